@@ -1,0 +1,1 @@
+"""pml_core: probabilistic metric learning."""
