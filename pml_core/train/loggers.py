@@ -1,0 +1,104 @@
+"""Experiment loggers: TensorBoard (default), Weights & Biases (``wandb:<project>:<experiment>[:<group>]``), none."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+
+
+class Logger:
+    """Does nothing; the interface of every logger."""
+
+    def log_config(self, config: dict) -> None:
+        pass
+
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        pass
+
+    def log_hparams(self, hparams: dict, metrics: dict[str, float]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class TensorBoardLogger(Logger):
+    def __init__(self, log_dir: str | Path):
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(log_dir=str(log_dir))
+
+    def log_config(self, config: dict) -> None:
+        from .. import config as config_module
+
+        self.writer.add_text("config", "```\n" + config_module.dump_yaml(config) + "\n```")
+
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        for key, value in metrics.items():
+            if isinstance(value, (int, float)):
+                self.writer.add_scalar(key, value, step)
+        self.writer.flush()
+
+    def log_hparams(self, hparams: dict, metrics: dict[str, float]) -> None:
+        clean = {k: v for k, v in hparams.items() if isinstance(v, (int, float, str, bool))}
+        finite = {f"hparam/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))}
+        self.writer.add_hparams(clean, finite, run_name=".")
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class WandbLogger(Logger):
+    """Logs to wandb; works offline (``WANDB_MODE=offline``) and never needs a key in a file."""
+
+    def __init__(self, project: str, experiment: str, group: str | None, log_dir: str | Path):
+        try:
+            import wandb
+        except ImportError:
+            raise ConfigError("--logger wandb needs the wandb package: pip install -e '.[wandb]'") from None
+        Path(log_dir).mkdir(parents=True, exist_ok=True)
+        self.run = wandb.init(project=project, name=experiment, group=group, dir=str(log_dir), reinit="create_new")
+
+    def log_config(self, config: dict) -> None:
+        self.run.config.update(flatten(config), allow_val_change=True)
+
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        self.run.log({k: v for k, v in metrics.items() if isinstance(v, (int, float))}, step=step)
+
+    def log_hparams(self, hparams: dict, metrics: dict[str, float]) -> None:
+        self.run.summary.update({k: v for k, v in metrics.items() if isinstance(v, (int, float))})
+
+    def close(self) -> None:
+        self.run.finish()
+
+
+def flatten(tree: Any, prefix: str = "") -> dict:
+    """Nested dicts/lists -> ``{"a.b.0.c": value}``."""
+    if isinstance(tree, dict):
+        items = tree.items()
+    elif isinstance(tree, list) and any(isinstance(v, (dict, list)) for v in tree):
+        items = enumerate(tree)
+    else:
+        return {prefix.rstrip("."): tree} if prefix else {}
+    flat = {}
+    for key, value in items:
+        flat.update(flatten(value, f"{prefix}{key}."))
+    return flat
+
+
+def create_logger(spec: str | None, root: str | Path) -> Logger:
+    """``tensorboard`` (default) | ``wandb:<project>:<experiment>[:<group>]`` | ``none``."""
+    spec = spec or "tensorboard"
+    if spec == "none":
+        return Logger()
+    if spec == "tensorboard":
+        return TensorBoardLogger(Path(root) / "tensorboard")
+    if spec.startswith("wandb"):
+        parts = spec.split(":")
+        if len(parts) not in (3, 4) or not all(parts[1:3]):
+            raise ConfigError(f"--logger {spec!r}: expected wandb:<project>:<experiment>[:<group>]")
+        return WandbLogger(parts[1], parts[2], parts[3] if len(parts) == 4 else None, Path(root))
+    raise ConfigError(f"--logger {spec!r}: expected tensorboard, none or wandb:<project>:<experiment>[:<group>]")
