@@ -39,13 +39,13 @@ def read_metrics(path: str | Path) -> dict:
 
 def write_metrics(path: str | Path, metrics: dict) -> None:
     """Write metrics.json (NaN as null) atomically; this completes the run."""
-    write_json_atomic(Path(path) / "metrics.json", _finite_or_none(metrics))
+    write_json_atomic(Path(path) / "metrics.json", finite_or_none(metrics))
     (Path(path) / "failed.json").unlink(missing_ok=True)
 
 
-def _finite_or_none(value):
+def finite_or_none(value):
     if isinstance(value, dict):
-        return {k: _finite_or_none(v) for k, v in value.items()}
+        return {k: finite_or_none(v) for k, v in value.items()}
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value

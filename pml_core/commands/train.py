@@ -1,0 +1,25 @@
+"""``train``: train every stage of a config in a run folder, then test the selected checkpoint."""
+
+from __future__ import annotations
+
+import json
+
+from .common import add_train_arguments, load_config
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser("train", help="train + test one run (multi-stage if configured)",
+                                   description=__doc__)
+    add_train_arguments(parser)
+    parser.add_argument("--from-stage", type=int, default=0, help="skip the stages before this one")
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..experiments.run import train_run
+
+    cfg = load_config(args)
+    metrics = train_run(cfg, args.train_root, args.data_root, logger=args.logger, progress=not args.no_progress,
+                        from_stage=args.from_stage)
+    print(json.dumps(metrics, indent=2, sort_keys=True))
+    return 0

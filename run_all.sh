@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# The kit's single entry point. Run `./run_all.sh --help` for the commands.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+VENV="$ROOT/.venv"
+PY="$VENV/bin/python"
+STAMP="$VENV/.pml-kit-stamp"
+
+usage() {
+  cat <<'TXT'
+Usage: ./run_all.sh [COMMAND] [OPTIONS]
+
+Commands:
+  smoke            (default) set up when needed, execute every notebook of the smoke profile on the
+                   embedded glyphs dataset, render them to reports/smoke/*.html and write the tables and
+                   figures to paper_figures/smoke/
+  paper            the same on the real datasets:
+                   ./run_all.sh paper --data-root DIR [--datasets cub200 ...] [--methods arcface ...] [--gpus N]
+  tiny             the same in the tiny profile (seconds; what the tests run)
+  test [ARGS]      set up when needed, then run the whole pytest suite (ARGS go to pytest)
+  setup [--browser]
+                   create or refresh .venv when it is missing or the declared dependencies changed;
+                   --browser also installs Debian's chromium and chromedriver for the browser test
+  lab [ARGS]       set up, register the "pml-kit" Jupyter kernel and start JupyterLab on notebooks/
+                   (ARGS go to jupyter lab, e.g. --port 8899 --no-browser)
+  -h, --help       this text
+TXT
+}
+
+find_python() {
+  local candidate
+  for candidate in python3.11 python3; do
+    if command -v "$candidate" >/dev/null 2>&1 &&
+       "$candidate" -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)'; then
+      echo "$candidate"; return 0
+    fi
+  done
+  echo "error: Python 3.11 is required (python3.11 or python3 must be 3.11)" >&2
+  return 1
+}
+
+dependency_stamp() {
+  cat "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1
+}
+
+setup() {
+  local browser=0
+  for arg in "$@"; do
+    case "$arg" in
+      --browser) browser=1 ;;
+      *) echo "error: unknown setup option $arg" >&2; exit 2 ;;
+    esac
+  done
+  local want; want="$(dependency_stamp)"
+  if [[ -x "$PY" && -f "$STAMP" && "$(cat "$STAMP")" == "$want" ]]; then
+    echo "setup: .venv is up to date"
+  else
+    local python; python="$(find_python)"
+    if [[ ! -x "$PY" ]]; then
+      echo "setup: creating .venv with $python"
+      "$python" -m venv "$VENV"
+    else
+      echo "setup: dependencies changed; refreshing .venv"
+    fi
+    "$PY" -m pip install --quiet --upgrade pip
+    echo "setup: installing the kit and its dependencies (pip install -e .[dev]); the first time takes a few minutes"
+    "$PY" -m pip install --quiet -e "$ROOT[dev]"
+    echo "$want" > "$STAMP"
+    echo "setup: done"
+  fi
+  if [[ $browser == 1 ]]; then
+    if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+      echo "setup: installing Debian's chromium and chromium-driver"
+      apt-get update -qq && apt-get install -y -qq chromium chromium-driver
+    fi
+    "$PY" -m pip install --quiet "selenium>=4.20"
+    echo "setup: browser test ready (chromium $(chromium --version 2>/dev/null | awk '{print $2}'))"
+  fi
+}
+
+run_profile() {
+  local profile="$1"; shift
+  setup
+  cd "$ROOT"
+  "$PY" -m pml_core.report.run_notebooks --profile "$profile" "$@"
+}
+
+command="${1:-smoke}"
+[[ $# -gt 0 ]] && shift
+case "$command" in
+  -h|--help|help) usage ;;
+  setup) setup "$@" ;;
+  test)
+    setup
+    cd "$ROOT"
+    export WANDB_MODE=offline
+    status=0
+    "$PY" -m pytest "$@" || status=$?
+    if [[ $status == 5 ]]; then echo "error: no tests were collected" >&2; fi
+    exit $status
+    ;;
+  smoke|tiny|paper) run_profile "$command" "$@" ;;
+  lab)
+    setup
+    cd "$ROOT"
+    "$PY" -m ipykernel install --sys-prefix --name pml-kit --display-name "Python (pml-kit)" >/dev/null
+    echo "lab: kernel 'pml-kit' registered; starting JupyterLab on notebooks/ (Ctrl-C to stop)"
+    exec "$VENV/bin/jupyter" lab --notebook-dir="$ROOT/notebooks" "$@"
+    ;;
+  *) echo "error: unknown command '$command'" >&2; usage >&2; exit 2 ;;
+esac
