@@ -1,0 +1,116 @@
+"""Evaluation: embed each set once, then the metrics engine (REFERENCE.md 5.3, 6).
+
+Classification sets give retrieval metrics (recall@k, MAP@R, ERC, filter-out curves) and, when the set
+carries quality labels and the distribution confidences, ``quality_scc``. Pair sets give verification
+metrics on the model scorer's pair scores with pair confidence = min of the two confidences.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .config import Config
+from .metrics import quality_scc, retrieval_metrics, verification_metrics
+
+# Scorers whose ranking the metrics engine computes exactly from vectors: name -> (vectors, similarity).
+VECTOR_SCORERS = {"cosine": ("mean", "cosine"), "dot": ("mean", "dot"), "l2": ("mean", "l2")}
+
+
+@dataclass
+class Embedded:
+    """Parameters of a whole set. Pair sets have ``params2``; ``quality`` is (N,) or (N, 2) or None."""
+
+    params: torch.Tensor
+    labels: torch.Tensor
+    quality: torch.Tensor | None = None
+    params2: torch.Tensor | None = None
+
+
+@torch.no_grad()
+def embed(model: torch.nn.Module, dataset, cfg: Config, device: torch.device, *, progress: bool = True,
+          desc: str = "embed") -> Embedded:
+    """Run the model over a set (eval mode, test transform); parameters gathered on ``device``."""
+    from .data import build_eval_loader
+
+    model.eval()
+    loader = build_eval_loader(dataset, cfg.dataset_params)
+    params, params2, labels, quality = [], [], [], []
+    for batch in tqdm(loader, desc=desc, leave=False, disable=not progress):
+        images, batch_labels = batch[0], batch[1]
+        if dataset.classification:
+            params.append(model.embed(images.to(device)).float())
+        else:
+            params.append(model.embed(images[0].to(device)).float())
+            params2.append(model.embed(images[1].to(device)).float())
+        labels.append(batch_labels)
+        if len(batch) > 2:
+            q = batch[2]
+            quality.append(torch.stack(list(q), dim=1) if isinstance(q, (list, tuple)) else q)
+    return Embedded(torch.cat(params), torch.cat(labels).to(device),
+                    torch.cat(quality).to(device).float() if quality else None,
+                    torch.cat(params2) if params2 else None)
+
+
+def _pair_scores(scorer: torch.nn.Module, params1: torch.Tensor, params2: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+    return torch.cat([scorer(params1[i:i + chunk], params2[i:i + chunk]) for i in range(0, len(params1), chunk)])
+
+
+@torch.no_grad()
+def set_metrics(model: torch.nn.Module, embedded: Embedded, cfg: Config, *, query_mask=None, gallery_mask=None
+                ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """Metrics and predictions (means, confidences, labels) of one embedded set."""
+    distribution = model.distribution
+    scorer_name = cfg.model_params.scorer_type
+    nearest = cfg.metrics_params.nearest_params
+    params = embedded.params
+    confidences = distribution.confidences(params) if distribution.has_confidences else None
+    if embedded.params2 is not None:
+        scores = _pair_scores(model._scorer, params, embedded.params2)
+        pair_conf = None
+        if confidences is not None:
+            pair_conf = torch.minimum(confidences, distribution.confidences(embedded.params2))
+        fpr = cfg.metrics_params.verification_metrics_params.fpr
+        metrics = verification_metrics(scores, embedded.labels, pair_conf,
+                                       fpr_targets=fpr if isinstance(fpr, list) else [fpr],
+                                       num_folds=cfg.metrics_params.verification_metrics_params.num_folds)
+        predictions = {"scores": scores.cpu().numpy(), "labels": embedded.labels.cpu().numpy()}
+        if pair_conf is not None:
+            predictions["confidence"] = pair_conf.cpu().numpy()
+        return metrics, predictions
+
+    means = distribution.mean(params)
+    kwargs = dict(recall_k=nearest.recall_k_values, metrics=nearest.metrics, backend=nearest.backend,
+                  num_filter_out_bins=nearest.num_filter_out_bins if confidences is not None else 0,
+                  memory_budget=nearest.memory_budget_mb * 2**20, query_mask=query_mask, gallery_mask=gallery_mask)
+    if scorer_name in VECTOR_SCORERS:
+        metrics = retrieval_metrics(means, embedded.labels, confidences, scorer=VECTOR_SCORERS[scorer_name][1], **kwargs)
+    else:
+        scorer = model._scorer
+        metrics = retrieval_metrics(params, embedded.labels, confidences, modes=distribution.mode(params),
+                                    rerank_fn=lambda q, c: scorer(q, c), **kwargs)
+    if embedded.quality is not None and confidences is not None:
+        metrics["quality_scc"] = quality_scc(embedded.quality, confidences)
+    predictions = {"mean": means.cpu().numpy().astype(np.float32), "labels": embedded.labels.cpu().numpy()}
+    if confidences is not None:
+        predictions["confidence"] = confidences.cpu().numpy()
+    if embedded.quality is not None:
+        predictions["quality"] = embedded.quality.cpu().numpy()
+    return metrics, predictions
+
+
+def evaluate_model(model: torch.nn.Module, datasets: dict, cfg: Config, device: torch.device, *,
+                   progress: bool = True, keep_predictions: bool = False) -> tuple[dict, dict]:
+    """``({set: {metric: value}}, {set: {array: values}})`` for every set of ``datasets``."""
+    metrics, predictions = {}, {}
+    for name, dataset in datasets.items():
+        embedded = embed(model, dataset, cfg, device, progress=progress, desc=f"embed {name}")
+        masks = {k: torch.as_tensor(getattr(dataset, k), device=device)
+                 for k in ("query_mask", "gallery_mask") if getattr(dataset, k, None) is not None}
+        metrics[name], set_predictions = set_metrics(model, embedded, cfg, **masks)
+        if keep_predictions:
+            predictions[name] = set_predictions
+    return metrics, predictions
