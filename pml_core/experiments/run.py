@@ -68,7 +68,8 @@ def train_run(cfg: Config, train_root: str | Path, data_root: str | Path, *, log
         history = [row for result in results for row in result.history]
         metrics["selection"] = {"score": results[-1].best_score if results else None,
                                 "epoch": results[-1].best_epoch if results else None,
-                                "epochs_run": len(history)}
+                                "epochs_run": len(history),
+                                "minimize": stage_config(cfg, last_stage).trainer_params.selection_minimize}
         flat = {f"{name}/{key}": value for name, values in metrics.items() for key, value in values.items()
                 if isinstance(value, (int, float)) and not key.startswith("filter-out/")}
         logger.log_hparams(_flat_hparams(resolved), flat)

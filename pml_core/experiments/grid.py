@@ -1,0 +1,103 @@
+"""The paper grid: compose a run's config from ``configs/`` and run or reuse every run of a slice.
+
+A run's config is ``base <- datasets/<dataset> <- methods/<method> <- best/<method>-<dim>-<dataset>
+(when present) <- profiles/<profile> <- {distribution dim, seed} <- overrides``. Completed runs
+(``metrics.json`` present) are reused; failed ones are reported and the grid goes on.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from ..config import compose, merge, parse_config
+from ..errors import ConfigError, PMLError
+from ..registry import lookup
+from . import runstore
+
+CONFIGS_ROOT = Path(__file__).resolve().parent.parent.parent / "configs"
+
+
+def _names(folder: Path) -> dict[str, Path]:
+    return {path.stem: path for path in sorted(folder.glob("*.yaml"))}
+
+
+def available_methods(configs_root: Path = CONFIGS_ROOT) -> list[str]:
+    return list(_names(configs_root / "methods"))
+
+
+def available_datasets(configs_root: Path = CONFIGS_ROOT) -> list[str]:
+    return list(_names(configs_root / "datasets"))
+
+
+def profile_grid(profile: str, configs_root: Path = CONFIGS_ROOT) -> dict:
+    """The default slice of a profile (``configs/grids/<profile>.yaml``): datasets, methods, dims, seeds, best_k."""
+    path = lookup("profile", _names(configs_root / "grids"), profile)
+    return yaml.safe_load(path.read_text())
+
+
+def run_config_dict(profile: str, dataset: str, method: str, dim: int, seed: int, overrides: list[str] = (),
+                    configs_root: Path = CONFIGS_ROOT) -> dict:
+    """The composed (unvalidated) config dict of one grid run."""
+    sources: list = [configs_root / "base.yaml",
+                     lookup("dataset", _names(configs_root / "datasets"), dataset),
+                     lookup("method", _names(configs_root / "methods"), method)]
+    best = configs_root / "best" / f"{method}-{dim}-{dataset}.yaml"
+    if best.is_file():
+        sources.append(best)
+    sources.append(lookup("profile", _names(configs_root / "profiles"), profile))
+    raw = compose(sources, overrides)
+    raw = merge(raw, {"seed": seed, "model_params": {"distribution_params": {"dim": dim}}})
+    for stage in raw.get("stages") or []:
+        if "distribution_params" in (stage.get("model_params") or {}):
+            stage["model_params"]["distribution_params"]["dim"] = dim
+    return raw
+
+
+@dataclass
+class GridReport:
+    completed: list[Path] = field(default_factory=list)
+    reused: list[Path] = field(default_factory=list)
+    failed: dict[Path, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        lines = [f"grid: {len(self.completed)} trained, {len(self.reused)} reused, {len(self.failed)} failed "
+                 f"in {self.seconds:.0f} s"]
+        lines += [f"  FAILED {path}: {reason}" for path, reason in self.failed.items()]
+        return "\n".join(lines)
+
+
+def ensure_runs(profile: str, datasets: list[str], methods: list[str], dims: list[int], seeds: list[int], *,
+                results_root: str | Path, data_root: str | Path, overrides: list[str] = (), progress: bool = False,
+                logger: str = "none", configs_root: Path = CONFIGS_ROOT) -> GridReport:
+    """Run (or reuse) every run of the slice; a failing run is recorded and the others go on."""
+    from .run import train_run
+
+    report = GridReport()
+    started = time.perf_counter()
+    for dataset in datasets:
+        for method in methods:
+            for dim in dims:
+                for seed in seeds:
+                    path = runstore.run_dir(results_root, profile, dataset, method, dim, seed)
+                    if runstore.is_complete(path):
+                        report.reused.append(path)
+                        continue
+                    try:
+                        cfg = parse_config(run_config_dict(profile, dataset, method, dim, seed, overrides, configs_root))
+                        train_run(cfg, path, data_root, logger=logger, progress=progress)
+                        report.completed.append(path)
+                    except ConfigError:
+                        raise  # a wrong grid slice: nothing else would work either
+                    except PMLError as error:
+                        report.failed[path] = str(error)
+                    except Exception as error:  # a bug in one method must not stop the grid
+                        report.failed[path] = f"{type(error).__name__}: {error}"
+                        runstore.mark_failed(path, report.failed[path], traceback=traceback.format_exc())
+    report.seconds = time.perf_counter() - started
+    return report

@@ -1,0 +1,1 @@
+"""Results -> DataFrames -> tables (csv/md/tex) and figures; what the notebooks call."""
