@@ -124,7 +124,11 @@ def max_accuracy(scores, labels) -> tuple[float, float]:
 
 
 def kfold_accuracy(scores, labels, num_folds: int = 10) -> tuple[float, float]:
-    """LFW-style accuracy: ``(mean, std)`` over consecutive folds, threshold tuned on the others."""
+    """LFW-style accuracy: ``(mean, std)`` over consecutive folds, threshold tuned on the others.
+
+    The threshold of a fold is the accuracy-maximising one of the other folds (first argmax), moved
+    half-way to the next lower training score so that it does not sit on a training sample.
+    """
     s, y = _np(scores), _np(labels) > 0.5
     n = s.size
     if n < num_folds:
@@ -134,7 +138,11 @@ def kfold_accuracy(scores, labels, num_folds: int = 10) -> tuple[float, float]:
     for f in range(num_folds):
         test = np.zeros(n, dtype=bool)
         test[bounds[f]:bounds[f + 1]] = True
-        _, th = max_accuracy(s[~test], y[~test])
+        fpr, tpr, thr = roc_curve(s[~test], y[~test])
+        acc = _accuracy_curve(np.nan_to_num(fpr), np.nan_to_num(tpr), float(y[~test].mean()))
+        a = int(np.argmax(acc))
+        # midway between the best threshold and the next lower score: the max-margin cut
+        th = thr[a] if a + 1 >= thr.size or not np.isfinite(thr[a]) else (thr[a] + thr[a + 1]) / 2.0
         accs.append(float(np.mean((s[test] >= th) == y[test])))
     return float(np.mean(accs)), float(np.std(accs))
 
@@ -183,7 +191,7 @@ def confidence_aurcc(correct, confidences) -> float:
 
 
 def verification_metrics(scores, labels, confidences=None, *, fpr_targets: Sequence[float] = (1e-3,),
-                         num_folds: int = 10) -> dict[str, float]:
+                         num_folds: int = 10, reference_float32_pr: bool = False) -> dict[str, float]:
     """All verification metrics of a list of pairs.
 
     Args:
@@ -191,6 +199,9 @@ def verification_metrics(scores, labels, confidences=None, *, fpr_targets: Seque
         labels: ``(N,)`` 1 = same identity, 0 = different.
         confidences: ``(N,)`` pair confidences (the reference: min of the two items') or None.
         fpr_targets: target FPRs; the first gives the reference keys ``tpr``/``fpr`` (closest point).
+        reference_float32_pr: round the positive rate to float32 inside the accuracy curve as the
+            reference does; this decides which of exactly tied max-accuracy thresholds is used by the
+            confidence metrics (REFERENCE.md Appendix C). Default: exact float64 (first argmax).
 
     Returns:
         ``pr, auc, max_accuracy, accuracy_10fold (accuracy_{k}fold), tpr, fpr, eer``, per target
@@ -220,7 +231,7 @@ def verification_metrics(scores, labels, confidences=None, *, fpr_targets: Seque
     if pr in (0.0, 1.0):
         raise DataError("verification needs both positive and negative pairs.")
     out["auc"] = float(np.trapezoid(tpr, fpr))
-    acc = _accuracy_curve(fpr, tpr, pr)
+    acc = _accuracy_curve(fpr, tpr, float(np.float32(pr)) if reference_float32_pr else pr)
     a = int(np.argmax(acc))
     out["max_accuracy"] = float(acc[a])
     if s.size >= num_folds:

@@ -36,7 +36,8 @@ def _nn_filter_out(arrays, hp):
 
 def _verification_case(arrays, hp):
     targets = arrays["fpr_targets"]
-    res = verification_metrics(arrays["scores"], arrays["labels"], arrays["confidences"], fpr_targets=targets)
+    res = verification_metrics(arrays["scores"], arrays["labels"], arrays["confidences"], fpr_targets=targets,
+                               reference_float32_pr=True)
     out = {k: np.asarray(res[k]) for k in ("pr", "max_accuracy", "auc", "eer", "confidence_auroc",
                                            "confidence_aupr", "confidence_aurcc")}
     out["tpr_at_fpr"] = np.array([res[f"tpr-closest@{f:g}"] for f in targets])
