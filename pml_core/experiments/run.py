@@ -25,7 +25,7 @@ def _check_same_config(train_root: Path, cfg: Config) -> None:
                        "use another --train-root, or delete the folder to start over")
 
 
-def test_checkpoint(cfg: Config, checkpoint: str | Path, data_root: str | Path, *, progress: bool = True,
+def test_checkpoint(cfg: Config, checkpoint: str | Path | None, data_root: str | Path, *, progress: bool = True,
                     datasets=None) -> tuple[dict, dict]:
     """Metrics and predictions of a checkpoint on the validation and test sets (last stage's config)."""
     from ..data import build_datasets
@@ -38,7 +38,8 @@ def test_checkpoint(cfg: Config, checkpoint: str | Path, data_root: str | Path, 
     seed_everything(last.seed)
     model = build_model(last.model_params, num_classes=datasets.train.num_classes,
                         priors=getattr(datasets.train, "priors", None)).to(device)
-    ckpt.load_model_state(model, ckpt.load_checkpoint(checkpoint)["model"])
+    if checkpoint is not None:  # None: the freshly initialised model (an untrained baseline)
+        ckpt.load_model_state(model, ckpt.load_checkpoint(checkpoint)["model"])
     sets = {**datasets.valid, **datasets.tests}
     return evaluate_model(model, sets, last, device, progress=progress, keep_predictions=True)
 

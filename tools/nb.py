@@ -1,0 +1,25 @@
+"""Write a notebook from a list of ("md" | "code" | "params", source) cells (used to author notebooks/)."""
+
+import sys
+
+import nbformat
+
+
+def write(path, cells):
+    nb = nbformat.v4.new_notebook()
+    for kind, source in cells:
+        source = source.strip("\n")
+        if kind == "md":
+            nb.cells.append(nbformat.v4.new_markdown_cell(source))
+        else:
+            cell = nbformat.v4.new_code_cell(source)
+            if kind == "params":
+                cell.metadata["tags"] = ["parameters"]
+            nb.cells.append(cell)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    nbformat.write(nb, path)
+
+
+if __name__ == "__main__":
+    sys.exit("import this module from an authoring script")
