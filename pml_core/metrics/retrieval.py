@@ -379,6 +379,7 @@ def _build_engine(embeddings, labels, confidences, *, recall_k, query_mask, gall
                    ks=ks, memory_budget=memory_budget, backend=backend, self_score_fn=self_score_fn)
 
 
+@torch.no_grad()
 def retrieval_metrics(embeddings, labels, confidences=None, *, recall_k: Sequence[int] = (1, 2, 4, 8),
                       metrics: Iterable[str] | None = None, num_filter_out_bins: int = 0,
                       query_mask=None, gallery_mask=None, scorer: Similarity = "cosine",
@@ -445,6 +446,7 @@ def filter_out_curves(embeddings, labels, confidences, *, num_bins: int = 10, **
     return fractions, curves
 
 
+@torch.no_grad()
 def retrieval_erc_curves(embeddings, labels, confidences, **kwargs) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """ERC curves ``{"erc-recall@1": (kept_fraction, error), "erc-mapr": (...)}`` for plotting."""
     kwargs.pop("num_filter_out_bins", None)
