@@ -27,7 +27,7 @@ class LinearHead(nn.Module):
     }
     has_weight = True
 
-    def __init__(self, distribution, num_classes: int, priors=None, **params):
+    def __init__(self, distribution, num_classes: int, class_priors=None, **params):
         super().__init__()
         p = check_unknown("linear", self.DEFAULTS, params)
         self.params = p

@@ -15,7 +15,7 @@ class ArcFaceHead(nn.Module):
     DEFAULTS = {"sample": True, "scale": 64.0, "margin": 0.5}
     has_weight = True
 
-    def __init__(self, distribution, num_classes: int, priors=None, **params):
+    def __init__(self, distribution, num_classes: int, class_priors=None, **params):
         super().__init__()
         p = check_unknown("arcface", self.DEFAULTS, params)
         require_spherical("arcface", distribution)
@@ -36,7 +36,7 @@ class CosFaceHead(nn.Module):
     DEFAULTS = {"scale": 64.0, "margin": 0.35, "symmetric": False}
     has_weight = True
 
-    def __init__(self, distribution, num_classes: int, priors=None, **params):
+    def __init__(self, distribution, num_classes: int, class_priors=None, **params):
         super().__init__()
         p = check_unknown("cosface", self.DEFAULTS, params)
         require_spherical("cosface", distribution)
