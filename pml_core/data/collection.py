@@ -1,0 +1,121 @@
+"""The dataset registry and `build_datasets`: train set, validation sets, test sets (REFERENCE.md 7, 8).
+
+A registry entry is ``constructor(params: DatasetParams, root: Path) -> (trainset, {test name: dataset})``.
+Test set names become ``infer-<name>``; each classification set also gets, as configured,
+``infer-<name>-pairs``, ``infer-<name>-lossy`` and ``infer-<name>-lossy-pairs`` (in that order).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ..errors import ConfigError
+from ..registry import lookup
+from .base import ArrayDataset, BaseDataset
+from .glyphs import default_data_root, load_glyphs
+from .lossy import LossyDataset
+from .pairs import SamplePairsDataset
+from .splits import split_classes, validation_split
+
+
+@dataclass
+class DatasetCollection:
+    """``train``: training set; ``valid``: {"valid", "valid-pairs", "valid-lossy", ...};
+    ``tests``: {"infer-<name>", "infer-<name>-pairs", "infer-<name>-lossy", "infer-<name>-lossy-pairs"}."""
+
+    train: BaseDataset
+    valid: dict[str, BaseDataset] = field(default_factory=dict)
+    tests: dict[str, BaseDataset] = field(default_factory=dict)
+
+
+def glyphs_datasets(params, root: Path):
+    """The embedded default: first half of the characters trains, second half tests."""
+    arrays = load_glyphs(params.glyphs_params, root)
+    full = ArrayDataset(arrays["images"], arrays["labels"])
+    train, test = split_classes(full, 0.5)
+    train.chars = arrays["chars"][: train.num_classes]
+    test.chars = arrays["chars"][train.num_classes :]
+    return train, {"glyphs": test}
+
+
+def _lazy(module: str, function: str) -> Callable:
+    def constructor(params, root):
+        import importlib
+
+        return getattr(importlib.import_module(f"pml_core.data.{module}"), function)(params, root)
+
+    constructor.__name__ = function
+    return constructor
+
+
+DATASETS: dict[str, Callable] = {
+    "glyphs": glyphs_datasets,
+    "cub200-openset": _lazy("formats.cub", "cub200_openset"),
+    "cub200-interleave-openset": _lazy("formats.cub", "cub200_interleave_openset"),
+    "cars196-openset": _lazy("formats.cars", "cars196_openset"),
+    "cars196-interleave-openset": _lazy("formats.cars", "cars196_interleave_openset"),
+    "sop-openset": _lazy("formats.sop", "sop_openset"),
+    "inshop-openset": _lazy("formats.inshop", "inshop_openset"),
+    "lfw-openset": _lazy("formats.lfw", "lfw_openset"),
+    "lfw-joined-openset": _lazy("formats.lfw", "lfw_joined_openset"),
+    "casia-openset": _lazy("formats.faces", "casia_openset"),
+    "ms1mv2-openset": _lazy("formats.faces", "ms1mv2_openset"),
+    "ms1mv3-openset": _lazy("formats.faces", "ms1mv3_openset"),
+    "serialized-openset": _lazy("formats.serialized", "serialized_openset"),
+    "mnist": _lazy("formats.torchvision_sets", "mnist"),
+    "mnist-openset": _lazy("formats.torchvision_sets", "mnist_openset"),
+    "cifar10": _lazy("formats.torchvision_sets", "cifar10"),
+    "cifar100": _lazy("formats.torchvision_sets", "cifar100"),
+    "svhn": _lazy("formats.torchvision_sets", "svhn"),
+    "imagefolder": _lazy("formats.imagefolder", "imagefolder"),
+}
+
+
+def test_set_name(dataset_name: str) -> str:
+    """``cub200-openset`` -> ``cub200`` (test sets are ``infer-<this>``)."""
+    return dataset_name[: -len("-openset")] if dataset_name.endswith("-openset") else dataset_name
+
+
+def with_variants(name: str, dataset: BaseDataset, *, lossy: bool, pairs: bool, lossy_params) -> dict[str, BaseDataset]:
+    """``{name, name-pairs, name-lossy, name-lossy-pairs}`` as configured (classification sets only get variants)."""
+    result = {name: dataset}
+    if not dataset.classification:
+        return result
+    if pairs:
+        result[f"{name}-pairs"] = SamplePairsDataset(dataset)
+    if lossy:
+        lossy_set = LossyDataset(dataset, lossy_params.seed, lossy_params.center_crop_range)
+        result[f"{name}-lossy"] = lossy_set
+        if pairs:
+            result[f"{name}-lossy-pairs"] = SamplePairsDataset(lossy_set)
+    return result
+
+
+def build_datasets(params, data_root: str | Path | None = None) -> DatasetCollection:
+    """Build the train / validation / test sets of `DatasetParams` ``params`` from ``data_root``.
+
+    ``data_root`` None: `default_data_root()` ($PML_DATA_ROOT or ~/.cache/pml-kit/data).
+    """
+    if params.name is None:
+        raise ConfigError(f"dataset_params.name is required; valid: {', '.join(sorted(DATASETS))}")
+    constructor = lookup("dataset", DATASETS, params.name)
+    root = Path(data_root).expanduser() if data_root is not None else default_data_root()
+    train, tests = constructor(params, root)
+    valid: dict[str, BaseDataset] = {}
+    if params.validation_fold is not None:
+        if getattr(train, "official_validation", False):
+            raise ConfigError(f"dataset {params.name!r} has an official validation split; "
+                              f"set dataset_params.validation_fold to null")
+        train, valid_set = validation_split(train, params.validation_fold, params.num_validation_folds,
+                                            params.validation_split_interleave)
+        valid = with_variants("valid", valid_set, lossy=params.add_lossy_valsets,
+                              pairs=params.add_verification_valsets, lossy_params=params.lossy_params)
+    test_sets: dict[str, BaseDataset] = {}
+    for name, dataset in tests.items():
+        test_sets.update(with_variants(f"infer-{name}", dataset, lossy=params.add_lossy_testsets,
+                                       pairs=params.add_verification_testsets, lossy_params=params.lossy_params))
+    if params.validate_on_test:
+        valid.update(test_sets)
+    return DatasetCollection(train=train, valid=valid, tests=test_sets)
