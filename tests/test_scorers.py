@@ -1,0 +1,77 @@
+"""Scorers: formulas on deterministic inputs, closed form vs Monte-Carlo, HIB clamp, registry."""
+
+import math
+
+import pytest
+import torch
+
+from pml_core.distributions import create_distribution
+from pml_core.errors import ConfigError
+from pml_core.functional import scoring
+from pml_core.scorers import SCORERS, create_scorer
+
+
+def test_registry_names():
+    assert set(SCORERS) == {"dot", "cosine", "l2", "mls", "hib", "ecs"}
+    with pytest.raises(ConfigError, match="cosine"):
+        create_scorer("cosin", create_distribution("dirac", {"dim": 2}))
+    with pytest.raises(ConfigError):
+        create_scorer("mls", create_distribution("dirac", {"dim": 2}))
+
+
+def test_deterministic_scores_and_broadcasting():
+    d = create_distribution("dirac", {"dim": 2})
+    a = torch.tensor([[3.0, 4.0]])
+    b = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
+    assert create_scorer("dot", d)(a[:, None], b[None]).tolist() == [[3.0, 8.0]]
+    torch.testing.assert_close(create_scorer("cosine", d)(a[:, None], b[None]), torch.tensor([[0.6, 0.8]]))
+    assert create_scorer("l2", d)(a[:, None], b[None]).tolist() == [[-20.0, -13.0]]
+
+
+def test_vmf_dot_uses_shrunk_mean_and_mls_is_logmls():
+    d = create_distribution("vmf", {"dim": 3})
+    p = torch.randn(4, d.num_parameters, dtype=torch.float64)
+    m = d.mean(p)
+    torch.testing.assert_close(create_scorer("dot", d)(p, p), (m * m).sum(-1))
+    assert (create_scorer("dot", d)(p, p) < 1).all()
+    torch.testing.assert_close(create_scorer("mls", d)(p[:, None], p[None]), d.logmls(p[:, None], p[None]))
+
+
+def test_hib_on_dirac_is_exact_and_clamped():
+    d = create_distribution("dirac", {"dim": 3})
+    scorer = create_scorer("hib", d)
+    assert {n for n, _ in scorer.named_parameters()} == {"scale", "bias"}
+    x = torch.tensor([[1e4, 1e4 + 1, -3e4]], requires_grad=True)
+    same = scorer(x, x)  # |a|^2 + |b|^2 - 2<a, b> may be slightly negative in float32: clamped, no NaN
+    assert same.item() == pytest.approx(0.5, abs=1e-3)
+    y = torch.tensor([[0.0, 3.0, 4.0]])
+    assert scorer(torch.zeros(1, 3), y).item() == pytest.approx(1 / (1 + math.exp(5.0)), rel=1e-5)
+    (scorer(x, y).sum()).backward()
+    assert torch.isfinite(x.grad).all() and scorer.scale.grad is not None and torch.isfinite(scorer.scale.grad)
+
+
+def test_hib_functional_matches_direct_distances():
+    s1 = torch.randn(5, 4, 6, dtype=torch.float64)
+    s2 = torch.randn(5, 3, 6, dtype=torch.float64)
+    dist = (s1[:, :, None] - s2[:, None]).norm(dim=-1)
+    expected = torch.sigmoid(-1.7 * dist + 2.3).mean(dim=(-2, -1))
+    torch.testing.assert_close(scoring.hib_match_probability(s1, s2, 1.7, 2.3), expected)
+
+
+def test_ecs_vmf_closed_form_matches_sampling():
+    d = create_distribution("vmf", {"dim": 16})
+    torch.manual_seed(0)
+    p1 = d.join(torch.nn.functional.normalize(torch.randn(16, dtype=torch.float64), dim=0), torch.tensor(math.log(30.0), dtype=torch.float64))
+    p2 = d.join(torch.nn.functional.normalize(torch.randn(16, dtype=torch.float64) + 2 * d.mode(p1), dim=0), torch.tensor(math.log(10.0), dtype=torch.float64))
+    exact = create_scorer("ecs", d)(p1, p2).item()
+    mc = create_scorer("ecs", d, num_samples=20000, method="sample")(p1, p2).item()
+    assert mc == pytest.approx(exact, abs=0.01)
+
+
+def test_ecs_gaussian_sampled_shape_and_range(capsys):
+    d = create_distribution("gmm", {"dim": 8})
+    a = torch.randn(3, 1, d.num_parameters)
+    b = torch.randn(1, 4, d.num_parameters)
+    out = create_scorer("ecs", d)(a, b)
+    assert out.shape == (3, 4) and (out.abs() <= 1 + 1e-6).all()
+    assert capsys.readouterr().out == ""  # the reference's debug print is gone
