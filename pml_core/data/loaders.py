@@ -81,7 +81,10 @@ def build_train_loader(dataset, params, *, seed: int, epoch: int, num_workers: i
     wrapped = SeededTrainDataset(repeated, TrainPipeline(params))
     sampler = make_train_sampler(dataset, params, seed=seed, epoch=epoch, rank=rank, world_size=world_size)
     workers = _worker_count(num_workers, params.num_workers)
-    return DataLoader(wrapped, batch_sampler=sampler, num_workers=workers,
+    # The loader's own generator: its worker base seed must not come from (nor move) torch's global RNG.
+    generator = torch.Generator().manual_seed(int(np.random.default_rng([int(seed) % 2**63, int(epoch), 2])
+                                                  .integers(0, 2**62)))
+    return DataLoader(wrapped, batch_sampler=sampler, num_workers=workers, generator=generator,
                       collate_fn=functools.partial(_train_collate, mixup_type=params.mixup_type),
                       persistent_workers=params.persistent_workers and workers > 0,
                       pin_memory=torch.cuda.is_available())
@@ -118,4 +121,5 @@ def build_eval_loader(dataset, params, *, num_workers: int | None = None, batch_
     default_workers = params.num_valid_workers if params.num_valid_workers is not None else params.num_workers
     workers = _worker_count(num_workers, default_workers)
     return DataLoader(EvalDataset(dataset, TestPipeline(params)), batch_size=batch_size or params.batch_size,
-                      shuffle=False, drop_last=False, num_workers=workers, pin_memory=torch.cuda.is_available())
+                      shuffle=False, drop_last=False, num_workers=workers, pin_memory=torch.cuda.is_available(),
+                      generator=torch.Generator().manual_seed(0))
