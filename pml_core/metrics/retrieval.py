@@ -269,7 +269,12 @@ class _Engine:
         idx = idx.masked_fill(~valid, -1)
         sc = sc.masked_fill(~valid, -math.inf)
         avail = g_ids.numel() - gmask[q_ids].long()
-        deficient = (count < torch.clamp(avail, max=length)).nonzero().squeeze(1)
+        if self.rerank_fn is None:
+            # exact lists need only the entries the metrics read: max k and R_i + 1 (self may sit inside)
+            need = torch.clamp(num_rel + 1, min=max(self.ks, default=1))
+        else:
+            need = torch.full_like(num_rel, length)  # the reference re-ranks exactly R - 1 candidates
+        deficient = (count < torch.minimum(avail, need.clamp(max=length))).nonzero().squeeze(1)
         if deficient.numel():
             v, i = self._search(q_ids[deficient], g_ids, length)
             idx[deficient], sc[deficient] = i, v
