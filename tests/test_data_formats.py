@@ -1,0 +1,228 @@
+"""Real dataset layouts on tiny fake copies: counts, labels, splits, bad inputs."""
+
+import io
+import os
+import pickle
+
+import numpy as np
+import pytest
+import scipy.io
+from PIL import Image
+
+from pml_core.config import DatasetParams
+from pml_core.data import ArrayDataset, build_datasets
+from pml_core.data.formats.faces import load_bin
+from pml_core.data.formats.recordio import IndexedRecordIO, MAGIC, pack_header, unpack_header, write_indexed_recordio
+from pml_core.data.formats.serialized import serialize_dataset
+from pml_core.errors import DataError
+
+
+def save_image(path, value=0, size=(10, 8)):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full((size[1], size[0], 3), value, np.uint8)).save(path)
+
+
+def jpeg_bytes(value=0):
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((6, 6, 3), value, np.uint8)).save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+def build(name, root, **kwargs):
+    return build_datasets(DatasetParams(name=name, add_verification_testsets=False, **kwargs), root)
+
+
+def make_cub(root, classes=4):
+    images, labels, split = [], [], []
+    image_id = 0
+    for cls in range(1, classes + 1):
+        for part in (1, 0):
+            image_id += 1
+            rel = f"{cls:03d}.Bird/img_{image_id}.jpg"
+            save_image(root / "images" / rel, image_id)
+            images.append(f"{image_id} {rel}")
+            labels.append(f"{image_id} {cls}")
+            split.append(f"{image_id} {part}")
+    (root / "images.txt").write_text("\n".join(images) + "\n")
+    (root / "image_class_labels.txt").write_text("\n".join(labels) + "\n")
+    (root / "train_test_split.txt").write_text("\n".join(split) + "\n")
+
+
+def test_cub_open_set_and_folds(tmp_path):
+    make_cub(tmp_path / "CUB_200_2011")
+    collection = build("cub200-openset", tmp_path)
+    train, test = collection.train, collection.tests["infer-cub200"]
+    assert len(train) == 4 and train.num_classes == 2 and len(test) == 4 and test.num_classes == 2
+    assert list(train.labels) == [0, 1, 0, 1]  # official train part first, then test part
+    image, label = test[0]
+    assert image.size == (10, 8) and label == 0
+    folded = build("cub200-openset", tmp_path, validation_fold=0, num_validation_folds=2)
+    assert folded.train.num_classes == 1 and folded.valid["valid"].num_classes == 1
+
+
+def test_cub_errors_name_file_and_fix(tmp_path):
+    with pytest.raises(DataError, match=r"images.txt.*data_prep/cub200.py"):
+        build("cub200-openset", tmp_path)
+    make_cub(tmp_path)
+    (tmp_path / "image_class_labels.txt").write_text("1 x\n")
+    with pytest.raises(DataError, match="image_class_labels.txt, line 1"):
+        build("cub200-openset", tmp_path)
+
+
+def test_missing_and_corrupt_images_are_data_errors(tmp_path):
+    make_cub(tmp_path)
+    train = build("cub200-openset", tmp_path).train
+    (tmp_path / "images" / "001.Bird/img_1.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(DataError, match=r"img_1.jpg cannot be decoded.*data_prep/cub200.py"):
+        train.image(0)
+    os.remove(tmp_path / "images" / "001.Bird/img_1.jpg")
+    with pytest.raises(DataError, match="img_1.jpg is missing"):
+        train.image(0)
+
+
+def test_cars_mat_annotations(tmp_path):
+    for mat_name, folder, offset in (("cars_train_annos.mat", "cars_train", 0), ("cars_test_annos_withlabels.mat", "cars_test", 10)):
+        records = np.zeros((1, 4), dtype=[("fname", "O"), ("class", "O")])
+        for i in range(4):
+            records[0, i] = (f"{offset + i:05d}.jpg", np.array([[i + 1]], np.uint8))
+            save_image(tmp_path / folder / f"{offset + i:05d}.jpg", i)
+        (tmp_path / "devkit").mkdir(exist_ok=True)
+        scipy.io.savemat(tmp_path / "devkit" / mat_name, {"annotations": records})
+    collection = build("cars196-openset", tmp_path)
+    assert len(collection.train) == 4 and collection.train.num_classes == 2
+    assert collection.train.base.paths[4].endswith("cars_test/00010.jpg")
+    interleaved = build("cars196-interleave-openset", tmp_path)
+    assert set(interleaved.train.base.labels[interleaved.train.indices]) == {0, 2}
+
+
+def test_sop(tmp_path):
+    header = "image_id class_id super_class_id path\n"
+    (tmp_path / "Ebay_train.txt").write_text(header + "1 1 1 bike_final/a.JPG\n2 1 1 bike_final/b.JPG\n3 2 1 bike_final/c.JPG\n")
+    (tmp_path / "Ebay_test.txt").write_text(header + "4 3 2 chair_final/d.JPG\n5 4 2 chair_final/e.JPG\n")
+    collection = build("sop-openset", tmp_path)
+    assert list(collection.train.labels) == [0, 0, 1] and list(collection.tests["infer-sop"].labels) == [0, 1]
+    (tmp_path / "Ebay_test.txt").write_text("wrong header\n")
+    with pytest.raises(DataError, match="Ebay_test.txt, line 1"):
+        build("sop-openset", tmp_path)
+
+
+def test_inshop_protocols(tmp_path):
+    rows = [("img/a1.jpg", "id_02", "train"), ("img/a2.jpg", "id_01", "train"), ("img/b1.jpg", "id_05", "query"),
+            ("img/b2.jpg", "id_05", "gallery"), ("img/c1.jpg", "id_03", "gallery"), ("img/c2.jpg", "id_03", "query")]
+    text = f"{len(rows)}\nimage_name item_id evaluation_status\n" + "".join(f"{a}   {b}   {c}\n" for a, b, c in rows)
+    (tmp_path / "list_eval_partition.txt").write_text(text)
+    collection = build("inshop-openset", tmp_path)
+    test = collection.tests["infer-inshop"]
+    assert list(collection.train.labels) == [1, 0]
+    assert list(test.labels) == [1, 1, 0, 0]
+    assert list(test.query_mask) == [True, False, False, True] and list(test.gallery_mask) == [False, True, True, False]
+    pooled = build("inshop-openset", tmp_path, inshop_protocol="pooled").tests["infer-inshop"]
+    assert getattr(pooled, "query_mask", None) is None
+
+
+def test_lfw_train_people_and_pairs(tmp_path):
+    for name, count in (("Al_A", 2), ("Bo_B", 1), ("Cy_C", 3), ("Di_D", 1)):
+        for i in range(1, count + 1):
+            save_image(tmp_path / "lfw-deepfunneled" / name / f"{name}_{i:04d}.jpg", i)
+    (tmp_path / "peopleDevTrain.txt").write_text("2\nBo_B 1\nAl_A 2\n")
+    (tmp_path / "peopleDevTest.txt").write_text("2\nCy_C 3\nDi_D 1\n")
+    (tmp_path / "pairsDevTest.txt").write_text("1\nCy_C 1 3\nCy_C 2 Di_D 1\n")
+    collection = build_datasets(DatasetParams(name="lfw-openset"), tmp_path)
+    assert list(collection.train.labels) == [0, 0, 1]  # Al_A (2 images) then Bo_B
+    pairs = collection.tests["infer-lfw"]
+    assert list(collection.tests) == ["infer-lfw"] and not pairs.classification
+    assert list(pairs.labels) == [1, 0]
+    (first, second), label = pairs[0]
+    assert label == 1 and np.asarray(first)[0, 0, 0] == 1 and np.asarray(second)[0, 0, 0] == 3
+    joined = build("lfw-joined-openset", tmp_path)
+    assert len(joined.train) == 0 and joined.tests["infer-lfw"].num_classes == 4
+
+
+def test_recordio_round_trip_with_magic_inside_payload(tmp_path):
+    tricky = b"abcd" + MAGIC.to_bytes(4, "little") + b"xyz" + MAGIC.to_bytes(4, "little") * 2 + b"end!!"
+    payloads = {0: b"", 1: b"hello", 2: tricky, 7: bytes(range(256)) * 3}
+    write_indexed_recordio(tmp_path / "a.rec", tmp_path / "a.idx", payloads.items())
+    reader = IndexedRecordIO(tmp_path / "a.rec")
+    assert reader.keys == [0, 1, 2, 7]
+    assert all(reader.read(key) == value for key, value in payloads.items())
+    label, body = unpack_header(pack_header([3.0, 5.0], b"img"))
+    assert list(label) == [3.0, 5.0] and body == b"img"
+    assert unpack_header(pack_header(4, b"x")) == (4.0, b"x")
+    (tmp_path / "a.rec").write_bytes(b"\0" * (tmp_path / "a.rec").stat().st_size)
+    with pytest.raises(DataError, match="magic"):
+        IndexedRecordIO(tmp_path / "a.rec").read(1)
+
+
+def make_faces(root, bins=("lfw", "cfp_fp", "cfp_ff", "calfw", "cplfw", "agedb_30")):
+    records = [(0, pack_header([5.0, 5.0], b""))]
+    records += [(i, pack_header(float(label), jpeg_bytes(10 * i))) for i, label in zip(range(1, 5), [0, 0, 1, 1])]
+    write_indexed_recordio(root / "train.rec", root / "train.idx", records)
+    (root / "property").write_text("2,112,112\n")
+    for name in bins:
+        with open(root / f"{name}.bin", "wb") as handle:
+            pickle.dump(([jpeg_bytes(0), jpeg_bytes(50), np.frombuffer(jpeg_bytes(90), np.uint8), jpeg_bytes(200)],
+                         [True, False]), handle, protocol=2)
+
+
+def test_insightface_recordio_and_bins(tmp_path):
+    make_faces(tmp_path)
+    collection = build_datasets(DatasetParams(name="casia-openset"), tmp_path)
+    train = collection.train
+    assert len(train) == 4 and list(train.labels) == [0, 0, 1, 1] and train.image(2).size == (6, 6)
+    assert list(collection.tests) == ["infer-lfw", "infer-cfp_fp", "infer-cfp_ff", "infer-calfw", "infer-cplfw",
+                                      "infer-agedb_30"]
+    lfw = collection.tests["infer-lfw"]
+    assert list(lfw.labels) == [1, 0]
+    (first, second), label = lfw[1]
+    assert np.asarray(first).mean() == pytest.approx(90, abs=3)
+    with pytest.raises(DataError, match=r"vgg2_fp.bin is missing.*insightface"):
+        build_datasets(DatasetParams(name="ms1mv2-openset"), tmp_path)
+
+
+class Exploit:
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.path}",))
+
+
+def test_malicious_bin_refused_without_running(tmp_path):
+    marker = tmp_path / "pwned"
+    with open(tmp_path / "evil.bin", "wb") as handle:
+        pickle.dump(([Exploit(marker)], [True]), handle)
+    with pytest.raises(DataError, match=r"refers to (posix|os)\.system"):
+        load_bin(tmp_path / "evil.bin")
+    assert not marker.exists()
+    (tmp_path / "junk.bin").write_bytes(b"\x80\x04junk")
+    with pytest.raises(DataError, match="cannot be read"):
+        load_bin(tmp_path / "junk.bin")
+
+
+def test_serialized_round_trip(tmp_path):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, size=(6, 8, 8, 3), dtype=np.uint8)
+    serialize_dataset(ArrayDataset(images, [0, 0, 1, 1, 2, 2]), tmp_path, "train")
+    serialize_dataset(ArrayDataset(images[:4], [0, 1, 0, 1]), tmp_path, "cub200")
+    collection = build("serialized-openset", tmp_path)
+    assert list(collection.train.labels) == [0, 0, 1, 1, 2, 2] and list(collection.tests) == ["infer-cub200"]
+    assert collection.train.image(0).size == (8, 8)
+    os.remove(tmp_path / "cub200.labels")
+    with pytest.raises(DataError, match="cub200.labels is missing"):
+        build("serialized-openset", tmp_path)
+
+
+def test_imagefolder_open_and_closed(tmp_path):
+    for cls in ("a", "b", "c", "d"):
+        save_image(tmp_path / "open" / cls / "1.png")
+        save_image(tmp_path / "closed" / "train" / cls / "1.png")
+        save_image(tmp_path / "closed" / "test" / cls / "2.png")
+    open_set = build("imagefolder", tmp_path / "open")
+    assert open_set.train.num_classes == 2 and open_set.tests["infer-imagefolder"].num_classes == 2
+    closed = build("imagefolder", tmp_path / "closed")
+    assert not closed.train.openset and closed.tests["infer-imagefolder"].num_classes == 4
+
+
+def test_torchvision_sets_never_download(tmp_path):
+    with pytest.raises(DataError, match="nothing is downloaded"):
+        build("mnist", tmp_path)
