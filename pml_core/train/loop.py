@@ -172,7 +172,7 @@ class StageTrainer:
             labels = labels.to(self.device, non_blocking=True)
             loss, terms, grad_norm = self._step(images, labels)
             if not torch.isfinite(loss):
-                raise RunError(f"loss became {float(loss)} at stage {self.stage}, epoch {epoch + 1}, step {step + 1} "
+                raise RunError(f"loss became {float(loss.detach())} at stage {self.stage}, epoch {epoch + 1}, step {step + 1} "
                                f"(terms: {', '.join(f'{k}={v:.4g}' for k, v in terms.items())}); "
                                "lower the learning rate or enable gradient clipping")
             loss_sum += loss.detach()
