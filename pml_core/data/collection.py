@@ -112,6 +112,16 @@ def build_datasets(params, data_root: str | Path | None = None) -> DatasetCollec
                                             params.validation_split_interleave)
         valid = with_variants("valid", valid_set, lossy=params.add_lossy_valsets,
                               pairs=params.add_verification_valsets, lossy_params=params.lossy_params)
+    if params.image_cache:
+        from .cache import cached
+
+        size = max(params.transform_test_params.prescale_size or 0, params.transform_params.image_size)
+        train = cached(train, size, root)
+        valid = {name: cached(dataset, size, root) if name == "valid" else dataset for name, dataset in valid.items()}
+        if "valid" in valid:
+            valid = with_variants("valid", valid["valid"], lossy=params.add_lossy_valsets,
+                                  pairs=params.add_verification_valsets, lossy_params=params.lossy_params)
+        tests = {name: cached(dataset, size, root) for name, dataset in tests.items()}
     test_sets: dict[str, BaseDataset] = {}
     for name, dataset in tests.items():
         test_sets.update(with_variants(f"infer-{name}", dataset, lossy=params.add_lossy_testsets,
