@@ -176,7 +176,9 @@ def knn(queries: torch.Tensor, gallery: torch.Tensor, k: int, *, similarity: Sim
     if backend != "torch":
         raise ConfigError(f"unknown knn backend {backend!r}; use 'torch' or 'faiss'.")
     q, g, fn = _prepare(similarity, queries, gallery)
-    rows = chunk_rows(num_g, k, max(q.element_size(), 4), memory_budget)
+    # a pairwise callable may hold ~3 matrices of the chunk's size at once (e.g. MLS: scores, variances)
+    temporaries = 3 if callable(similarity) else 1
+    rows = chunk_rows(num_g, k, max(q.element_size(), 4) * temporaries, memory_budget)
     out_v, out_i = [], []
     for start in range(0, num_q, rows):
         s = fn(q[start:start + rows], g)
