@@ -76,6 +76,7 @@ def write_indexed_recordio(rec_path: str | Path, idx_path: str | Path, records) 
     rec_path, idx_path = Path(rec_path), Path(idx_path)
     rec_tmp = rec_path.with_name(f".{rec_path.name}.tmp")
     idx_tmp = idx_path.with_name(f".{idx_path.name}.tmp")
+    rec_path.parent.mkdir(parents=True, exist_ok=True)
     try:
         with open(rec_tmp, "wb") as rec, open(idx_tmp, "w") as idx:
             for key, payload in records:
