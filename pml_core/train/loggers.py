@@ -54,25 +54,38 @@ class TensorBoardLogger(Logger):
 class WandbLogger(Logger):
     """Logs to wandb; works offline (``WANDB_MODE=offline``) and never needs a key in a file."""
 
-    def __init__(self, project: str, experiment: str, group: str | None, log_dir: str | Path):
+    def __init__(self, project: str, experiment: str, group: str | None, log_dir: str | Path, aliases=None):
         try:
             import wandb
         except ImportError:
             raise ConfigError("--logger wandb needs the wandb package: pip install -e '.[wandb]'") from None
         Path(log_dir).mkdir(parents=True, exist_ok=True)
         self.run = wandb.init(project=project, name=experiment, group=group, dir=str(log_dir), reinit="create_new")
+        self.aliases = aliases
+        self.owns_run = True
+
+    @classmethod
+    def from_run(cls, run, aliases=None) -> "WandbLogger":
+        """Log into an existing run (a sweep agent's); ``aliases(key)`` gives an extra name per metric."""
+        logger = cls.__new__(cls)
+        logger.run, logger.aliases, logger.owns_run = run, aliases, False
+        return logger
 
     def log_config(self, config: dict) -> None:
         self.run.config.update(flatten(config), allow_val_change=True)
 
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
-        self.run.log({k: v for k, v in metrics.items() if isinstance(v, (int, float))}, step=step)
+        values = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+        if self.aliases is not None:
+            values.update({self.aliases(k): v for k, v in list(values.items()) if self.aliases(k)})
+        self.run.log(values, step=step)
 
     def log_hparams(self, hparams: dict, metrics: dict[str, float]) -> None:
         self.run.summary.update({k: v for k, v in metrics.items() if isinstance(v, (int, float))})
 
     def close(self) -> None:
-        self.run.finish()
+        if self.owns_run:
+            self.run.finish()
 
 
 def flatten(tree: Any, prefix: str = "") -> dict:
