@@ -72,7 +72,8 @@ def train_run(cfg: Config, train_root: str | Path, data_root: str | Path, *, log
                                 "epochs_run": len(history),
                                 "minimize": stage_config(cfg, last_stage).trainer_params.selection_minimize}
         flat = {f"{name}/{key}": value for name, values in metrics.items() for key, value in values.items()
-                if isinstance(value, (int, float)) and not key.startswith("filter-out/")}
+                if isinstance(value, (int, float)) and not isinstance(value, bool)
+                and not key.startswith("filter-out/")}
         logger.log_hparams(_flat_hparams(resolved), flat)
     except RunError as error:
         runstore.mark_failed(train_root, str(error))
