@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 from .common import add_train_arguments, load_config
 
@@ -21,5 +22,6 @@ def run(args) -> int:
     cfg = load_config(args)
     metrics = train_run(cfg, args.train_root, args.data_root, logger=args.logger, progress=not args.no_progress,
                         from_stage=args.from_stage)
-    print(json.dumps(metrics, indent=2, sort_keys=True))
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun: once
+        print(json.dumps(metrics, indent=2, sort_keys=True))
     return 0

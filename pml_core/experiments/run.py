@@ -11,6 +11,7 @@ import torch
 from ..config import Config, dump_yaml, num_stages, stage_config
 from ..errors import RunError
 from ..train import checkpoint as ckpt
+from ..train import distributed
 from ..train.loggers import Logger, create_logger
 from ..train.loop import train_stages
 from ..utils import config_hash, git_commit, package_versions, resolve_device, seed_everything
@@ -48,13 +49,46 @@ def train_run(cfg: Config, train_root: str | Path, data_root: str | Path, *, log
               progress: bool = True, from_stage: int = 0) -> dict:
     """Train all stages in ``train_root``, test the selected checkpoint, fill the run store.
 
-    A complete run (metrics.json present) is returned as it is; an interrupted one resumes.
+    A complete run (metrics.json present) is returned as it is; an interrupted one resumes. Under
+    ``torchrun`` (WORLD_SIZE > 1) every rank trains its shard with DDP; rank 0 alone evaluates, tests
+    and writes the run store, the others wait for it and return the same metrics.
     """
-    train_root = Path(train_root)
+    created = distributed.init_from_env(cfg.device)
+    try:
+        if distributed.rank() != 0:
+            return _follow_run(cfg, Path(train_root), data_root, from_stage)
+        result = _train_run_main(cfg, Path(train_root), data_root, logger=logger, progress=progress,
+                                 from_stage=from_stage)
+        distributed.broadcast(True)  # releases the other ranks (after the run store is complete)
+        return result
+    finally:  # a failing rank ends the process; torchrun then stops the others
+        distributed.shutdown(created)
+
+
+def _follow_run(cfg: Config, train_root: Path, data_root, from_stage: int) -> dict:
+    """A non-zero rank: train the shards (rank 0 checks the folder and writes everything), then wait."""
+    ready = distributed.broadcast(None)  # rank 0 checked the folder
+    if ready == "complete":
+        return runstore.read_metrics(train_root)
+    if ready != "train":
+        raise RunError(f"rank 0 could not start the run in {train_root}")
+    train_stages(cfg, train_root, data_root, logger=Logger(), progress=False, from_stage=from_stage)
+    if not distributed.broadcast(None):
+        raise RunError(f"rank 0 failed to test or store the run in {train_root}")
+    return runstore.read_metrics(train_root)
+
+
+def _train_run_main(cfg: Config, train_root: Path, data_root, *, logger, progress: bool, from_stage: int) -> dict:
     if runstore.is_complete(train_root):
+        distributed.broadcast("complete")
         return runstore.read_metrics(train_root)
     train_root.mkdir(parents=True, exist_ok=True)
-    _check_same_config(train_root, cfg)
+    try:
+        _check_same_config(train_root, cfg)
+    except RunError:
+        distributed.broadcast("refused")
+        raise
+    distributed.broadcast("train")
     resolved = cfg.to_dict()
     runstore.write_config(train_root, dump_yaml(resolved))
     own_logger = not isinstance(logger, Logger)
@@ -87,6 +121,7 @@ def train_run(cfg: Config, train_root: str | Path, data_root: str | Path, *, log
         "git_commit": git_commit(), "versions": package_versions(), "python": platform.python_version(),
         "device": str(resolve_device(cfg.device)), "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
         "wall_seconds": time.perf_counter() - started, "config_hash": config_hash(resolved), "platform": platform.platform(),
+        "world_size": distributed.world_size(),
     })
     runstore.write_metrics(train_root, metrics)
     return runstore.read_metrics(train_root)

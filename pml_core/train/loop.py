@@ -23,6 +23,7 @@ from ..config import Config, num_stages, stage_config
 from ..errors import RunError
 from ..utils import resolve_device, rng_state, seed_everything, set_rng_state
 from . import checkpoint as ckpt
+from . import distributed
 from .loggers import Logger
 from .optim import SAM, build_optimizer, build_scheduler, clip_gradients
 
@@ -61,9 +62,11 @@ class StageTrainer:
         self.stage = stage
         self.train_root = Path(train_root)
         self.dir = ckpt.stage_dir(train_root, stage)
-        self.device = device
-        self.logger = logger
-        self.progress = progress
+        self.device = distributed.local_device(device)
+        device = self.device
+        self.rank, self.world_size = distributed.rank(), distributed.world_size()
+        self.logger = logger if self.rank == 0 else Logger()
+        self.progress = progress and distributed.rank() == 0
         self.epoch_offset = global_epoch_offset(cfg, stage)
 
         self.datasets = datasets if datasets is not None else build_datasets(self.cfg.dataset_params, data_root)
@@ -86,14 +89,22 @@ class StageTrainer:
         self.optimizer = build_optimizer(self.model, self.cfg.trainer_params)
         self.scheduler = build_scheduler(self.optimizer, self.cfg.trainer_params)
         self._resume()
+        self.train_model = self.model
+        if self.world_size > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.train_model = DistributedDataParallel(
+                self.model, device_ids=[device.index] if device.type == "cuda" else None)
 
     # -- setup ---------------------------------------------------------------------------------
 
-    def _train_loader(self, epoch: int):
+    def _train_loader(self, epoch: int, sharded: bool = True):
+        """The loader of ``epoch`` (this rank's shard of the batches under DDP unless ``sharded`` is False)."""
         from ..data import build_train_loader
 
+        shard = dict(rank=self.rank, world_size=self.world_size) if sharded else {}
         return build_train_loader(self.datasets.train, self.cfg.dataset_params, seed=self.cfg.seed,
-                                  epoch=self.epoch_offset + epoch)
+                                  epoch=self.epoch_offset + epoch, **shard)
 
     def _prepare_weights(self) -> None:
         """Stage 0: run the initialiser. Later stages: load the previous stage's checkpoint."""
@@ -103,7 +114,7 @@ class StageTrainer:
             from ..initializer import initialize_model
 
             seed_everything(self.cfg.seed)
-            batches = (batch for batch in self._train_loader(0))
+            batches = (batch for batch in self._train_loader(0, sharded=False))  # same statistics on every rank
             initialize_model(self.model, self.cfg.initializer_params, batches)
             return
         previous = ckpt.stage_dir(self.train_root, self.stage - 1) / f"{self.root_cfg.stage_resume}.pth"
@@ -131,7 +142,7 @@ class StageTrainer:
     def _step(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, dict, float]:
         def compute():
             with torch.autocast(self.device.type, enabled=self.use_amp):
-                output = self.model(images, labels)
+                output = self.train_model(images, labels)
             return self.criterion(output, labels)
 
         self.optimizer.zero_grad(set_to_none=True)
@@ -187,7 +198,7 @@ class StageTrainer:
             raise RunError(f"stage {self.stage}: the train loader yielded no batch (dataset smaller than batch_size?)")
         stats = {"loss": float(loss_sum) / steps}
         stats.update({key: value / steps for key, value in sums.items()})
-        return stats
+        return distributed.mean_over_ranks(stats, self.device)
 
     def validate(self) -> dict[str, dict[str, float]]:
         from ..evaluate import evaluate_model
@@ -197,8 +208,10 @@ class StageTrainer:
             valid_sets.update(self.datasets.tests)
         if not valid_sets:
             return {}
-        metrics, _ = evaluate_model(self.model, valid_sets, self.cfg, self.device, progress=self.progress)
-        return metrics
+        metrics = None
+        if self.rank == 0:  # under DDP: rank 0 evaluates, every rank gets its metrics
+            metrics, _ = evaluate_model(self.model, valid_sets, self.cfg, self.device, progress=self.progress)
+        return distributed.broadcast(metrics)
 
     def _selection_score(self, train_stats: dict, valid: dict) -> float:
         tp = self.cfg.trainer_params
@@ -214,12 +227,16 @@ class StageTrainer:
         return float("nan") if value is None else float(value)
 
     def _save(self, epoch: int) -> None:
+        if self.rank != 0:
+            distributed.barrier()  # rank 0 writes; the others wait until the file is complete
+            return
         state = dict(model=self.model.state_dict(), optimizer=self.optimizer.state_dict(),
                      scheduler=self.scheduler.state_dict(), scaler=self.scaler.state_dict(), epoch=epoch,
                      best_score=self.best_score, best_epoch=self.best_epoch,
                      stop_reference=self.stop_reference, bad_epochs=self.bad_epochs,
                      history=self.history, completed=self.completed, rng=rng_state(), stage=self.stage)
         ckpt.save_checkpoint(self.dir / "last.pth", **state)
+        distributed.barrier()
 
     def run(self) -> StageResult:
         tp = self.cfg.trainer_params
@@ -235,8 +252,9 @@ class StageTrainer:
             improved = _selection_better(score, self.best_score, tp.selection_minimize)
             if improved:
                 self.best_score, self.best_epoch = score, epoch + 1
-                ckpt.save_checkpoint(self.dir / "best.pth", model=self.model.state_dict(), epoch=epoch + 1,
-                                     score=score, stage=self.stage)
+                if self.rank == 0:
+                    ckpt.save_checkpoint(self.dir / "best.pth", model=self.model.state_dict(), epoch=epoch + 1,
+                                         score=score, stage=self.stage)
             if _selection_better(score, self.stop_reference, tp.selection_minimize, tp.early_stop_epsilon):
                 self.stop_reference, self.bad_epochs = score, 0
             else:
@@ -255,12 +273,13 @@ class StageTrainer:
             self._save(epoch + 1)
             if stop:
                 break
-        if not (self.dir / "best.pth").is_file():  # zero epochs configured
+        if not (self.dir / "best.pth").is_file() and self.rank == 0:  # zero epochs configured
             ckpt.save_checkpoint(self.dir / "best.pth", model=self.model.state_dict(), epoch=0, score=None,
                                  stage=self.stage)
         if not self.completed:
             self.completed = True
             self._save(self.start_epoch)
+        distributed.barrier()
         return StageResult(self.stage, self.best_score, self.best_epoch, len(self.history), self.history)
 
 
