@@ -86,3 +86,38 @@ def save_figure(fig, out_dir: str | Path, name: str) -> list[Path]:
     fig.savefig(paths[0], dpi=130, bbox_inches="tight")
     fig.savefig(paths[1], bbox_inches="tight")
     return paths
+
+
+def _line_figure(frame, x: str, y: str, xlabel: str, ylabel: str, title: str, col: str | None = None):
+    import seaborn as sns
+
+    grid = sns.relplot(data=frame, x=x, y=y, hue="method", style="method", col=col, kind="line", errorbar="sd",
+                       height=3.6, aspect=1.25, dashes=True, markers=False, facet_kws={"sharey": False})
+    grid.set_axis_labels(xlabel, ylabel)
+    grid.figure.suptitle(title, y=1.03)
+    return grid.figure
+
+
+def erc_figure(frame, metric: str = "recall@1"):
+    """Error-versus-reject curves (mean ± std over seeds), one panel per dataset; from `paper.erc_frame`."""
+    return _line_figure(frame, "rejected", "error", "fraction of queries rejected (least confident first)",
+                        f"error (1 - {metric}) of the kept queries", f"Error versus reject ({metric})", col="dataset")
+
+
+def filter_out_figure(frame, metric: str = "mapr"):
+    """Metric of the kept subset against the fraction filtered out; from `paper.filter_out_frame`."""
+    part = frame[frame.metric == metric]
+    return _line_figure(part, "fraction", "value", "fraction filtered out (least confident first)", metric,
+                        f"{metric} after filtering out uncertain images", col="dataset")
+
+
+def quality_figure(frame, num_bins: int = 8):
+    """Mean confidence (z-scored per run) against the crop fraction of the lossy images; `paper.quality_frame`."""
+    frame = frame.copy()
+    grouped = frame.groupby(["method", "dataset", "seed"])["confidence"]
+    frame["confidence (z-score)"] = (frame.confidence - grouped.transform("mean")) / (grouped.transform("std") + 1e-12)
+    edges = np.linspace(frame.crop.min(), frame.crop.max(), num_bins + 1)
+    centres = (edges[:-1] + edges[1:]) / 2
+    frame["crop fraction"] = centres[np.clip(np.digitize(frame.crop, edges) - 1, 0, num_bins - 1)]
+    return _line_figure(frame, "crop fraction", "confidence (z-score)", "centre-crop fraction kept (image quality)",
+                        "confidence (z-scored per run)", "Confidence against image quality", col="dataset")

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import yaml
 
+from ..experiments.grid import profile_grid
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 
@@ -48,11 +50,13 @@ def render_html(executed: Path, target: Path) -> None:
 
 
 def execute(name: str, parameters: dict, out_dir: Path, notebooks_dir: Path = NOTEBOOKS,
-            kernel_name: str | None = None) -> Outcome:
+            kernel_name: str | None = None, label: str | None = None) -> Outcome:
+    """Execute ``notebooks/<name>.ipynb`` into ``out_dir/<label>.ipynb`` and render ``<label>.html``."""
     import papermill
 
+    label = label or name
     started = time.perf_counter()
-    executed = out_dir / f"{name}.ipynb"
+    executed = out_dir / f"{label}.ipynb"
     error = None
     try:
         papermill.execute_notebook(str(notebooks_dir / f"{name}.ipynb"), str(executed), parameters=parameters,
@@ -62,9 +66,9 @@ def execute(name: str, parameters: dict, out_dir: Path, notebooks_dir: Path = NO
         error = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
     page = None
     if executed.is_file():
-        page = out_dir / f"{name}.html"
+        page = out_dir / f"{label}.html"
         render_html(executed, page)
-    return Outcome(name, time.perf_counter() - started, error, page)
+    return Outcome(label, time.perf_counter() - started, error, page)
 
 
 def write_index(out_dir: Path, profile: str, outcomes: list[Outcome], figures_dir: Path) -> Path:
@@ -122,12 +126,18 @@ def main(argv: list[str] | None = None) -> int:
     for entry in manifest(args.profile):
         if args.only and entry["name"] not in args.only:
             continue
-        parameters = {**common, **entry.get("parameters", {})}
-        print(f"[{args.profile}] {entry['name']} ...", flush=True)
-        outcome = execute(entry["name"], parameters, out_dir)
-        status = f"FAILED: {outcome.error}" if outcome.error else "ok"
-        print(f"[{args.profile}] {entry['name']}: {status} ({outcome.seconds:.0f} s)", flush=True)
-        outcomes.append(outcome)
+        datasets = args.datasets or profile_grid(args.profile)["datasets"]
+        for dataset in datasets if entry.get("per_dataset") else [None]:
+            parameters = {**common, **entry.get("parameters", {})}
+            label = entry["name"]
+            if dataset is not None:
+                parameters["dataset"] = dataset
+                label = f"{label}-{dataset}"
+            print(f"[{args.profile}] {label} ...", flush=True)
+            outcome = execute(entry["name"], parameters, out_dir, label=label)
+            status = f"FAILED: {outcome.error}" if outcome.error else "ok"
+            print(f"[{args.profile}] {label}: {status} ({outcome.seconds:.0f} s)", flush=True)
+            outcomes.append(outcome)
     index = write_index(out_dir, args.profile, outcomes, figures_dir)
     failed = [o for o in outcomes if o.error]
     print(f"\nSummary ({args.profile}): {len(outcomes) - len(failed)} of {len(outcomes)} notebooks ran in "

@@ -16,21 +16,21 @@ def lower_is_better(metric: str) -> bool:
     return metric.startswith(LOWER_IS_BETTER) or metric in LOWER_IS_BETTER
 
 
-def metric_table(summary: pd.DataFrame, metrics: list[str], test_set: str | dict[str, str]) -> pd.DataFrame:
+def metric_table(summary: pd.DataFrame, columns: list[tuple[str, str]]) -> pd.DataFrame:
     """Rows (method, dim), columns (dataset, metric) with mean/std/n cells, from `results.aggregate` output.
 
-    ``test_set`` names the set of every dataset (a format string with ``{dataset}``, or a dict).
+    ``columns`` lists ``(test set, metric)`` pairs; the test set is a format string with ``{dataset}``
+    (e.g. ``("infer-{dataset}", "mapr")``, ``("infer-{dataset}-lossy", "quality_scc")``).
     """
     frames = []
     for dataset, group in summary.groupby("dataset"):
-        name = test_set[dataset] if isinstance(test_set, dict) else test_set.format(dataset=dataset)
-        part = group[(group.test_set == name) & group.metric.isin(metrics)]
-        frames.append(part)
-    if not frames:
+        for test_set, metric in columns:
+            frames.append(group[(group.test_set == test_set.format(dataset=dataset)) & (group.metric == metric)])
+    data = pd.concat(frames) if frames else pd.DataFrame()
+    if data.empty:
         return pd.DataFrame()
-    data = pd.concat(frames)
     table = data.pivot_table(index=["method", "dim"], columns=["dataset", "metric"], values=["mean", "std", "n"])
-    ordered = [(d, m) for d in sorted(data.dataset.unique()) for m in metrics if (d, m) in table["mean"].columns]
+    ordered = [(d, m) for d in sorted(data.dataset.unique()) for _, m in columns if (d, m) in table["mean"].columns]
     return table.reindex(columns=pd.MultiIndex.from_tuples(
         [(stat, d, m) for stat in ("mean", "std", "n") for d, m in ordered]))
 

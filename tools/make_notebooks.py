@@ -1,0 +1,288 @@
+"""Author the notebooks of notebooks/ (run: .venv/bin/python tools/make_notebooks.py).
+
+The .ipynb files are committed without outputs; this script is how they were written, so a change to
+a notebook's structure is made here and the notebooks regenerated.
+"""
+
+from pathlib import Path
+
+from nb import write
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+
+PARAMETERS = '''
+profile = "smoke"            # tiny | smoke | paper
+datasets = None              # None: the profile's grid (configs/grids/<profile>.yaml)
+methods = None
+dims = None
+seeds = None
+best_k = None
+data_root = ""               # empty: the kit's data cache (glyphs are generated there)
+device = "cpu"
+results_root = "../results"  # the run store
+output_dir = "../paper_figures/smoke"
+'''
+
+SETUP = '''
+from IPython.display import Markdown, display
+
+from pml_core.data import default_data_root
+from pml_core.report import figures, paper
+
+slice_ = paper.grid_slice(profile, datasets=datasets, methods=methods, dims=dims, seeds=seeds, best_k=best_k)
+data_root = data_root or str(default_data_root())
+'''
+
+ENSURE = '''
+report = paper.ensure_slice(profile, slice_, results_root=results_root, data_root=data_root, device=device,
+                            methods=METHODS)
+print(report.summary())
+'''
+
+
+def table_notebook(name: str, header: str, methods_expr: str, reading: str) -> None:
+    write(NOTEBOOKS / f"{name}.ipynb", [
+        ("md", header),
+        ("params", PARAMETERS),
+        ("code", SETUP + f"METHODS = {methods_expr}\n" + ENSURE),
+        ("code", f'''
+table, paths = paper.paper_table("{name}", results_root, profile, slice_, output_dir, METHODS)
+print("written:", *paths, sep="\\n  ")
+display(Markdown(paper.tables.to_markdown(table) if not table.empty else "*no complete runs in this slice*"))
+'''),
+        ("md", reading),
+    ])
+
+
+def figure_notebook(name: str, header: str, methods_expr: str, body: str, reading: str) -> None:
+    write(NOTEBOOKS / f"{name}.ipynb", [
+        ("md", header),
+        ("params", PARAMETERS),
+        ("code", SETUP + f"METHODS = {methods_expr}\n" + ENSURE),
+        ("code", body),
+        ("md", reading),
+    ])
+
+
+SMOKE_NOTE = ("With the `smoke` profile the numbers come from the embedded glyphs dataset and are **not** "
+              "the paper's; `./run_all.sh paper --data-root DIR` runs the real grid (README, \"Reproducing the paper\").")
+
+write(NOTEBOOKS / "train_grid.ipynb", [
+    ("md", f"""
+# Train the grid of one dataset
+
+The batch job behind every table: trains (or reuses) every run of the profile's grid for one dataset,
+`methods` (plus the ablation `variants`) x `dims` x `seeds`, filling the run store
+`results/<profile>/<dataset>/<method>-<dim>/seed-<s>/`. A run with `metrics.json` is complete and reused;
+an interrupted one resumes from its last epoch; a failing one is reported and the others go on.
+Run it per dataset, e.g. `papermill train_grid.ipynb out.ipynb -p dataset cub200 -p profile paper`.
+"""),
+    ("params", PARAMETERS + 'dataset = "glyphs"\n'),
+    ("code", SETUP + '''
+slice_["datasets"] = [dataset]
+METHODS = list(dict.fromkeys(slice_["methods"] + slice_["variants"]))
+''' + ENSURE),
+    ("code", '''
+import pandas as pd
+
+from pml_core.experiments import runstore
+
+status = pd.DataFrame([
+    {"method": m, "dim": d, "seed": s,
+     "state": "complete" if runstore.is_complete(p) else ("failed" if (p / "failed.json").exists() else "missing")}
+    for m in METHODS for d in slice_["dims"] for s in slice_["seeds"]
+    for p in [runstore.run_dir(results_root, profile, dataset, m, d, s)]])
+status.pivot_table(index=["method", "dim"], columns="state", values="seed", aggfunc="count", fill_value=0)
+'''),
+    ("md", "Every row should count its seeds as `complete`; `failed` runs hold a `failed.json` with the reason."),
+])
+
+table_notebook("table_retrieval", f"""
+# Retrieval quality (the paper's retrieval table)
+
+**MAP@R** and **Recall@1/2/4/8** on each dataset's open-set test classes, for every method and
+embedding size. Each cell is mean ± standard deviation in percent over the best `best_k` seeds, seeds
+ranked by the run's selection score (validation MAP@R in the paper protocol); the best value of each
+column is bold. {SMOKE_NOTE}
+""", 'slice_["methods"]', """
+How to read it: higher is better in every column; differences below about one standard deviation are
+seed noise. The csv beside the table holds the unrounded means, standard deviations and seed counts.
+""")
+
+table_notebook("table_confidence", f"""
+# Confidence quality (the paper's uncertainty table)
+
+For the probabilistic methods (Gaussian or von Mises-Fisher embeddings): **ERC-MAP@R** and
+**ERC-Recall@1** (area under the error-versus-reject curve, lower is better), **quality_scc** (Spearman
+correlation between a test image's confidence and its crop fraction on the lossy test set, higher is
+better) and the **confidence AUROC** of pair verification (does the pair confidence predict a correct
+decision). Mean ± std over the best seeds. {SMOKE_NOTE}
+""", '[m for m in slice_["methods"] if paper.is_probabilistic(m)]', """
+How to read it: a good uncertainty estimate has low ERC (the errors are the uncertain queries), positive
+quality correlation (degraded images get lower confidence) and AUROC above 50%.
+""")
+
+table_notebook("table_verification", f"""
+# Verification on sampled pairs
+
+Pair verification on the `-pairs` test sets (positives: random same-class pairs, negatives: random
+different-class pairs, REFERENCE.md 7): **max accuracy** (the reference's oracle threshold),
+**10-fold accuracy** (threshold chosen on nine folds, applied to the tenth), **ROC AUC**, **TPR at
+FPR 1e-3** and the **equal error rate** (lower is better). {SMOKE_NOTE}
+""", 'slice_["methods"]', """
+How to read it: the 10-fold accuracy is the honest one; the max accuracy tunes its threshold on the
+test pairs themselves and is reported for comparison with the reference.
+""")
+
+table_notebook("table_ablations", f"""
+# Design choices (the paper's ablations)
+
+Each base method followed by its design-choice variants (`configs/grids/<profile>.yaml`, `ablations`):
+for instance `nms` (PFE without self pairs), `gmm` / `vmf` (the other distribution), `cont` (continue the
+stage-0 head), `noaug` (no augmentation in the uncertainty stage), `det` (deterministic class targets).
+Columns: MAP@R, Recall@1, ERC-MAP@R and the quality correlation. {SMOKE_NOTE}
+""", 'paper.ablation_methods(slice_)', """
+How to read it: compare each variant with the base method above it; a dash marks a metric the method
+does not have (deterministic embeddings have no confidence).
+""")
+
+figure_notebook("fig_erc", f"""
+# Error-versus-reject curves
+
+For each probabilistic method, test queries are sorted by confidence and the least confident are
+rejected first; the curve shows the error (1 - Recall@1) of the kept queries against the fraction
+rejected. A useful confidence makes the curve fall; a flat curve means confidence and errors are
+unrelated. Mean ± std over seeds. {SMOKE_NOTE}
+""", '[m for m in slice_["methods"] if paper.is_probabilistic(m)]', '''
+frame = paper.erc_frame(results_root, profile, slice_, METHODS)
+if frame.empty:
+    print("no probabilistic runs with confidences in this slice")
+else:
+    fig = figures.erc_figure(frame)
+    print("written:", *figures.save_figure(fig, output_dir, "fig_erc"), sep="\\n  ")
+''', "The area under each curve is the ERC-Recall@1 of the confidence table.")
+
+figure_notebook("fig_filter_out", f"""
+# Filtering out uncertain images
+
+MAP@R of the test set after removing the least confident images (both as queries and from the gallery),
+for fractions 0 to 0.9 (`num_filter_out_bins = 10`). With informative confidences MAP@R rises as the
+uncertain images go. {SMOKE_NOTE}
+""", '[m for m in slice_["methods"] if paper.is_probabilistic(m)]', '''
+frame = paper.filter_out_frame(results_root, profile, slice_, METHODS)
+if frame.empty:
+    print("no filter-out metrics in this slice")
+else:
+    fig = figures.filter_out_figure(frame, "mapr")
+    print("written:", *figures.save_figure(fig, output_dir, "fig_filter_out"), sep="\\n  ")
+''', "Compare with the flat line a confidence-free method would draw: its MAP@R does not depend on the filter.")
+
+figure_notebook("fig_quality", f"""
+# Confidence against image quality
+
+On the lossy test set every image is a centred crop keeping a random fraction (0.25 to 1) of its side
+and then resized back: smaller crops are degraded images. The figure shows each method's confidence
+(z-scored per run, so methods with different confidence scales share an axis) against the crop fraction.
+{SMOKE_NOTE}
+""", '[m for m in slice_["methods"] if paper.is_probabilistic(m)]', '''
+frame = paper.quality_frame(results_root, profile, slice_, METHODS)
+if frame.empty:
+    print("no lossy-set confidences in this slice")
+else:
+    fig = figures.quality_figure(frame)
+    print("written:", *figures.save_figure(fig, output_dir, "fig_quality"), sep="\\n  ")
+''', "A rising line means the method is less confident about degraded images, as it should be (quality_scc > 0).")
+
+figure_notebook("fig_embeddings", f"""
+# Embeddings in two dimensions, with confidence
+
+A 2-D PCA view of the test embeddings of one probabilistic run (the first probabilistic method of the
+slice, first seed), coloured and marker-shaped by class; the marker size grows with the confidence.
+Uncertain images tend to sit between clusters. {SMOKE_NOTE}
+""", '[m for m in slice_["methods"] if paper.is_probabilistic(m)][:1]', '''
+from pml_core.experiments import runstore
+
+runs = [r for m in METHODS for r in paper.run_dirs(results_root, profile, slice_["datasets"][0], m,
+                                                     slice_["dims"][0], slice_["seeds"])]
+if not runs:
+    print("no probabilistic run in this slice")
+else:
+    stored = runstore.read_predictions(runs[0])[f"infer-{slice_['datasets'][0]}"]
+    fig = figures.embedding_scatter(stored["mean"], stored["labels"], stored.get("confidence"),
+                                    title=f"{runs[0].parent.name} on {slice_['datasets'][0]} (size = confidence)")
+    print("written:", *figures.save_figure(fig, output_dir, "fig_embeddings"), sep="\\n  ")
+''', "Large markers are confident images; small ones are the images the model is unsure about.")
+
+write(NOTEBOOKS / "quickstart.ipynb", [
+("md", """
+# Quickstart: ArcFace on the embedded glyphs dataset
+
+This notebook trains one run (ArcFace on deterministic, spherical 128-D embeddings, the paper's
+deterministic baseline) on **glyphs**, the dataset the kit synthesises from the fonts inside matplotlib
+(classes are characters; test characters never appear in training, as in CUB200). It then shows
+
+1. the retrieval metrics of the trained network next to those of the same network untrained,
+2. queries with their five nearest test images (solid green frame: same character, dashed red: another),
+3. a 2-D PCA view of the test embeddings, coloured by class.
+
+A finished run is reused from the run store (`results/<profile>/glyphs/arcface-128/seed-0/`), so
+re-running the notebook is fast.
+"""),
+("params", """
+profile = "smoke"              # tiny | smoke | paper
+results_root = "../results"    # the run store
+data_root = ""                 # empty: the kit's cache folder (glyphs are generated there on first use)
+output_dir = "../paper_figures/smoke"
+device = "cpu"
+method = "arcface"
+dim = 128
+seed = 0
+num_queries = 8
+"""),
+("code", """
+import pandas as pd
+
+from pml_core.data import default_data_root
+from pml_core.experiments import grid, runstore
+from pml_core.experiments.explore import neighbours_and_images, untrained_metrics
+from pml_core.report.figures import embedding_scatter, retrieval_grid, save_figure
+
+data_root = data_root or str(default_data_root())
+report = grid.ensure_runs(profile, ["glyphs"], [method], [dim], [seed], results_root=results_root,
+                          data_root=data_root, overrides=[f"device={device}"])
+print(report.summary())
+run = runstore.run_dir(results_root, profile, "glyphs", method, dim, seed)
+"""),
+("md", """
+## Retrieval metrics: trained against untrained
+
+`mapr` is MAP@R (singleton queries count 0), `recall@k` the fraction of queries with a same-class image
+among their k nearest neighbours. The untrained row is the same architecture with its random
+initialisation: the gap is what training bought.
+"""),
+("code", """
+keys = ["recall@1", "recall@2", "recall@4", "recall@8", "mapr"]
+trained = runstore.read_metrics(run)["infer-glyphs"]
+baseline = untrained_metrics(run, data_root)["infer-glyphs"]
+pd.DataFrame({"trained": {k: trained[k] for k in keys}, "untrained": {k: baseline[k] for k in keys}}).T.round(4)
+"""),
+("md", """
+## Queries and their nearest neighbours
+"""),
+("code", """
+images, labels, means, confidences, neighbours = neighbours_and_images(run, data_root, k=5)
+queries = list(range(0, len(labels), max(1, len(labels) // num_queries)))[:num_queries]
+fig = retrieval_grid(images, labels, neighbours, queries, title=f"{method}, glyphs test classes")
+save_figure(fig, output_dir, "quickstart_retrieval_grid");
+"""),
+("md", """
+## Test embeddings in two dimensions
+
+Each colour and marker is one test character (the 20 largest classes). Well-separated clusters mean a
+good metric; overlapping ones are the confusions the grid above shows in red.
+"""),
+("code", """
+fig = embedding_scatter(means, labels, confidences)
+save_figure(fig, output_dir, "quickstart_embeddings");
+"""),
+])
