@@ -60,7 +60,25 @@ def test_tpr_at_fpr_definitions():
     np.testing.assert_allclose(f, [0.3, 0.3])  # exceeds the target (reference behaviour)
 
 
-def test_kfold_accuracy_uses_consecutive_blocks():
+def test_kfold_folds_are_the_lfw_blocks_and_stay_balanced():
+    # LFW order (each block of 10 pairs: 5 positives then 5 negatives): folds are the consecutive blocks
+    y = np.tile(np.r_[np.ones(5), np.zeros(5)], 10).astype(int)
+    s = np.random.default_rng(0).normal(size=100) + y
+    blocks = np.repeat(np.arange(10), 10)
+    expected = []
+    for f in range(10):
+        train = blocks != f
+        best = max(np.r_[s[train], np.inf], key=lambda t: (np.mean((s[train] >= t) == y[train]), t))  # highest best
+        lower = s[train][s[train] < best]
+        threshold = (best + lower.max()) / 2 if lower.size else best
+        expected.append(np.mean((s[blocks == f] >= threshold) == y[blocks == f]))
+    assert kfold_accuracy(s, y, 10)[0] == pytest.approx(np.mean(expected))
+    # all positives first (sampled pair sets): a good scorer still scores well in every fold
+    order = np.argsort(-y, kind="stable")
+    assert kfold_accuracy(s[order], y[order], 10)[0] == pytest.approx(kfold_accuracy(s, y, 10)[0])
+
+
+def test_kfold_accuracy_uses_held_out_thresholds():
     # first half: positives above 0; second half: positives below 0 -> thresholds from the other
     # folds transfer badly; the oracle threshold of max_accuracy does not see this.
     s = np.r_[np.linspace(-1, 1, 50), -np.linspace(-1, 1, 50)]

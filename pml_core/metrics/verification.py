@@ -13,8 +13,12 @@ TPR at a target FPR, two definitions:
 
 Accuracy, two protocols:
 * ``max_accuracy`` (the reference's): threshold chosen on the evaluated data itself;
-* ``accuracy_10fold`` (the LFW protocol): pairs split into 10 consecutive blocks; for each block the
-  threshold maximising accuracy on the other nine is applied to it; the mean over blocks.
+* ``accuracy_10fold`` (the LFW protocol): pairs split into 10 folds; for each fold the threshold
+  maximising accuracy on the other nine is applied to it; the mean over folds. The folds keep the pair
+  order within each class of pair: the j-th of the n positive pairs goes to fold floor(10 j / n), and
+  likewise for the negatives. On files ordered as LFW's pairs.txt and the InsightFace bins (each block
+  of pairs holds its own positives and negatives) these are exactly the consecutive blocks of the
+  protocol; on sets listing all positives first (our sampled pair sets) every fold stays balanced.
 """
 
 from __future__ import annotations
@@ -124,7 +128,8 @@ def max_accuracy(scores, labels) -> tuple[float, float]:
 
 
 def kfold_accuracy(scores, labels, num_folds: int = 10) -> tuple[float, float]:
-    """LFW-style accuracy: ``(mean, std)`` over consecutive folds, threshold tuned on the others.
+    """LFW-style accuracy: ``(mean, std)`` over class-stratified ordered folds (module doc), threshold
+    tuned on the others.
 
     The threshold of a fold is the accuracy-maximising one of the other folds (first argmax), moved
     half-way to the next lower training score so that it does not sit on a training sample.
@@ -133,11 +138,15 @@ def kfold_accuracy(scores, labels, num_folds: int = 10) -> tuple[float, float]:
     n = s.size
     if n < num_folds:
         raise DataError(f"{num_folds}-fold accuracy needs at least {num_folds} pairs, got {n}.")
-    bounds = [(f * n) // num_folds for f in range(num_folds + 1)]
+    folds = np.empty(n, dtype=np.int64)
+    for value in (False, True):
+        members = np.flatnonzero(y == value)
+        folds[members] = np.arange(members.size) * num_folds // max(members.size, 1)
     accs = []
     for f in range(num_folds):
-        test = np.zeros(n, dtype=bool)
-        test[bounds[f]:bounds[f + 1]] = True
+        test = folds == f
+        if not test.any():  # fewer pairs of a kind than folds
+            continue
         fpr, tpr, thr = roc_curve(s[~test], y[~test])
         acc = _accuracy_curve(np.nan_to_num(fpr), np.nan_to_num(tpr), float(y[~test].mean()))
         a = int(np.argmax(acc))
