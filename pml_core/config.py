@@ -283,14 +283,24 @@ def load_yaml(path: str | Path) -> dict:
 
 
 def merge(base: dict, patch: dict) -> dict:
-    """Deep merge: mappings merge key by key, anything else (lists included) replaces. Returns a copy."""
+    """Deep merge, returning a copy: mappings merge key by key; lists of mappings (``stages``) merge
+    index by index, as in the reference, so a patch ``stages: [{...}]`` edits the first stage only and a
+    longer list extends; any other value, lists of plain values included, replaces."""
     result = copy.deepcopy(base)
     for key, value in patch.items():
-        if isinstance(value, dict) and isinstance(result.get(key), dict):
-            result[key] = merge(result[key], value)
+        current = result.get(key)
+        if isinstance(value, dict) and isinstance(current, dict):
+            result[key] = merge(current, value)
+        elif _is_list_of_dicts(value) and _is_list_of_dicts(current):
+            merged = [merge(old, new) for old, new in zip(current, value)]
+            result[key] = merged + copy.deepcopy(current[len(value):] or value[len(current):])
         else:
             result[key] = copy.deepcopy(value)
     return result
+
+
+def _is_list_of_dicts(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(item, dict) for item in value)
 
 
 def parse_override(text: str) -> dict:

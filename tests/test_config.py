@@ -52,6 +52,14 @@ def test_merge_is_deep_and_lists_replace():
     assert base["a"]["c"] == [1, 2, 3]  # inputs untouched
 
 
+def test_lists_of_mappings_merge_index_by_index():
+    # REFERENCE.md 11 (tests/test_config.py of the reference): c: [{d:4},{e:5}] + [{}, {g:7}, {h:8}]
+    merged = merge({"c": [{"d": 4}, {"e": 5}]}, {"c": [{}, {"g": 7}, {"h": 8}]})
+    assert merged == {"c": [{"d": 4}, {"e": 5, "g": 7}, {"h": 8}]}
+    stages = merge({"stages": [{"x": {"a": 1, "b": 2}}, {"y": 3}]}, {"stages": [{"x": {"b": 5}}]})
+    assert stages == {"stages": [{"x": {"a": 1, "b": 5}}, {"y": 3}]}
+
+
 def test_compose_files_then_overrides(tmp_path):
     (tmp_path / "a.yaml").write_text("trainer_params:\n  num_epochs: 3\n  optimizer_type: adam\n")
     (tmp_path / "b.yaml").write_text("trainer_params:\n  num_epochs: 5\n")
