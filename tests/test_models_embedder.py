@@ -65,8 +65,8 @@ def test_output_scale_and_disable_head():
     e2 = create_embedder("cnn", 8, None, small(head_batchnorm=False, output_scale=3.0))
     e2.load_state_dict(e1.state_dict() | {"_output_scale": torch.tensor(3.0)})
     assert torch.allclose(e2(images), 3 * e1(images), atol=1e-5)
-    e3 = create_embedder("cnn", 256, None, small(disable_head=True, head_batchnorm=False))
-    assert e3(images).shape == (3, 256)
+    e3 = create_embedder("cnn", 128, None, small(disable_head=True, head_batchnorm=False))
+    assert e3(images).shape == (3, 128)
     with pytest.raises(ConfigError):
         create_embedder("cnn", 8, None, small(disable_head=True))
 

@@ -2,7 +2,7 @@
 
 | name | source | out channels |
 |---|---|---|
-| `small_cnn` | this package (embedded default, 32 px) | 256 |
+| `small_cnn` | this package (embedded default, 32 px) | 128 |
 | `resnet18/34/50/101`, `wide_resnet50_2/101_2` | torchvision | 512 / 2048 |
 | `efficientnet_v2_s/m/l` | torchvision | 1280 |
 | `bninception` | this package (pretrainedmodels layout, BGR 0-255 input) | 1024 |

@@ -88,10 +88,11 @@ def save_figure(fig, out_dir: str | Path, name: str) -> list[Path]:
     return paths
 
 
-def _line_figure(frame, x: str, y: str, xlabel: str, ylabel: str, title: str, col: str | None = None):
+def _line_figure(frame, x: str, y: str, xlabel: str, ylabel: str, title: str, col: str | None = None,
+                 errorbar="sd"):
     import seaborn as sns
 
-    grid = sns.relplot(data=frame, x=x, y=y, hue="method", style="method", col=col, kind="line", errorbar="sd",
+    grid = sns.relplot(data=frame, x=x, y=y, hue="method", style="method", col=col, kind="line", errorbar=errorbar,
                        height=3.6, aspect=1.25, dashes=True, markers=False, facet_kws={"sharey": False})
     grid.set_axis_labels(xlabel, ylabel)
     grid.figure.suptitle(title, y=1.03)
@@ -120,4 +121,5 @@ def quality_figure(frame, num_bins: int = 8):
     centres = (edges[:-1] + edges[1:]) / 2
     frame["crop fraction"] = centres[np.clip(np.digitize(frame.crop, edges) - 1, 0, num_bins - 1)]
     return _line_figure(frame, "crop fraction", "confidence (z-score)", "centre-crop fraction kept (image quality)",
-                        "confidence (z-scored per run)", "Confidence against image quality", col="dataset")
+                        "mean confidence (z-scored per run) ± s.e.", "Confidence against image quality",
+                        col="dataset", errorbar="se")
