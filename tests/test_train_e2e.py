@@ -134,3 +134,15 @@ def test_cli_reports_bad_input_in_one_line(tmp_path):
                                      "--train-root", str(tmp_path / "r"), str(tmp_path)], capture_output=True, text=True,
                                     cwd=ROOT)
     assert missing_config.returncode == 2 and "does not exist" in missing_config.stderr
+
+
+def test_grid_command_reuses_complete_runs_and_rejects_bad_slices(tmp_path, capsys):
+    from pml_core.cli import main
+
+    done = runstore.run_dir(tmp_path, "tiny", "glyphs", "arcface", 8, 0)
+    runstore.write_metrics(done, {"infer-glyphs": {"mapr": 0.5}})
+    assert main(["grid", "--profile", "tiny", "--methods", "arcface", "--seeds", "0", "--dims", "8",
+                 "--results-root", str(tmp_path), "--data-root", str(tmp_path / "data")]) == 0
+    assert "0 trained, 1 reused, 0 failed" in capsys.readouterr().out
+    assert main(["grid", "--profile", "tiny", "--methods", "arcfase", "--results-root", str(tmp_path)]) == 2
+    assert "unknown method 'arcfase'. Did you mean 'arcface'?" in capsys.readouterr().err
