@@ -8,19 +8,27 @@
 | `bninception` | this package (pretrainedmodels layout, BGR 0-255 input) | 1024 |
 | `timm:<name>` | any timm model (`forward_features`) | `num_features` |
 
-Pretrained weights load only when ``pretrained`` is true (torchvision / timm use their own caches and
-may download; `bninception` loads a local file only, see `bninception.py`).
+Pretrained weights load only when ``pretrained`` is true, from local files only; nothing is ever downloaded.
+A missing file is a DataError that names the file, where it comes from and where to put it:
+
+* torchvision: ``embedder_params.pretrained_path`` or torchvision's cache
+  ``$TORCH_HOME/hub/checkpoints/<file of the DEFAULT weights>`` (default ``~/.cache/torch``);
+* timm: ``pretrained_path``, ``$PML_CACHE/weights/timm/<name>.safetensors|.pth``, the Hugging Face cache of the
+  model's ``hf_hub_id`` or torchvision's cache (the ``url`` file name of timm's pretrained config);
+* `bninception`: ``pretrained_path`` or ``$PML_CACHE/weights/bn_inception-52deb4733.pth`` (see `bninception.py`).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 import torch
 from torch import nn
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 from ..registry import lookup
+from .bninception import default_weights_path
 from .small_cnn import SmallCNN
 
 
@@ -46,11 +54,39 @@ def _small_cnn(pretrained: bool, **_) -> Stem:
     return Stem(body, body.out_channels)
 
 
-def _torchvision_resnet(name: str) -> Callable[..., Stem]:
-    def build(pretrained: bool, **_) -> Stem:
-        import torchvision
+def _missing_weights(name: str, places: list[Path], source: str) -> DataError:
+    listed = ", ".join(str(p) for p in places)
+    return DataError(f"pretrained weights of model_type {name!r} not found (looked at {listed}); nothing is downloaded: "
+                     f"get them from {source}, put the file at {places[0]} or set embedder_params.pretrained_path, "
+                     "or train from scratch with embedder_params.pretrained: false")
 
-        model = getattr(torchvision.models, name)(weights="DEFAULT" if pretrained else None)
+
+def _load_local(model: nn.Module, name: str, file: Path) -> None:
+    try:
+        state = torch.load(file, map_location="cpu", weights_only=True)
+        model.load_state_dict(state, strict=True)
+    except Exception as error:
+        raise DataError(f"cannot load pretrained weights of {name!r} from {file}: {str(error).splitlines()[0]}") from None
+
+
+def _torchvision_model(name: str, pretrained: bool, pretrained_path: str | None) -> nn.Module:
+    """The torchvision model ``name``, with its DEFAULT ImageNet weights from a local file when ``pretrained``."""
+    import torchvision
+
+    model = getattr(torchvision.models, name)(weights=None)
+    if pretrained:
+        url = torchvision.models.get_model_weights(name).DEFAULT.url
+        file = Path(pretrained_path).expanduser() if pretrained_path else \
+            Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
+        if not file.is_file():
+            raise _missing_weights(name, [file], url)
+        _load_local(model, name, file)
+    return model
+
+
+def _torchvision_resnet(name: str) -> Callable[..., Stem]:
+    def build(pretrained: bool, pretrained_path: str | None = None, **_) -> Stem:
+        model = _torchvision_model(name, pretrained, pretrained_path)
         out_channels = model.fc.in_features
         body = nn.Sequential(*list(model.children())[:-2])  # drop avgpool and fc
         return Stem(body, out_channels)
@@ -59,10 +95,8 @@ def _torchvision_resnet(name: str) -> Callable[..., Stem]:
 
 
 def _torchvision_efficientnet(name: str) -> Callable[..., Stem]:
-    def build(pretrained: bool, **_) -> Stem:
-        import torchvision
-
-        model = getattr(torchvision.models, name)(weights="DEFAULT" if pretrained else None)
+    def build(pretrained: bool, pretrained_path: str | None = None, **_) -> Stem:
+        model = _torchvision_model(name, pretrained, pretrained_path)
         out_channels = model.classifier[-1].in_features
         return Stem(model.features, out_channels)
 
@@ -76,13 +110,47 @@ def _bninception(pretrained: bool, pretrained_path: str | None = None, **_) -> S
     return Stem(body, body.out_channels)
 
 
-def _timm(name: str, pretrained: bool, **_) -> Stem:
+def _timm_weight_files(name: str, cfg: dict, pretrained_path: str | None) -> list[Path]:
+    """Local places of a timm model's pretrained weights, in the order they are tried."""
+    if pretrained_path:
+        return [Path(pretrained_path).expanduser()]
+    cache = default_weights_path().parent / "timm"
+    places = [cache / f"{name}.safetensors", cache / f"{name}.pth"]
+    if cfg.get("hf_hub_id"):
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            for filename in ("model.safetensors", "pytorch_model.bin"):
+                found = try_to_load_from_cache(cfg["hf_hub_id"], filename)
+                if isinstance(found, str):
+                    places.append(Path(found))
+        except ImportError:
+            pass
+    if cfg.get("url"):
+        places.append(Path(torch.hub.get_dir()) / "checkpoints" / cfg["url"].rsplit("/", 1)[-1])
+    return places
+
+
+def _timm(name: str, pretrained: bool, pretrained_path: str | None = None) -> Stem:
     import timm
 
     try:
-        model = timm.create_model(name, pretrained=pretrained, num_classes=0, global_pool="")
+        model = timm.create_model(name, pretrained=False, num_classes=0, global_pool="")
     except RuntimeError as error:  # unknown model name
         raise ConfigError(f"timm cannot build model_type 'timm:{name}': {error}") from None
+    if pretrained:
+        cfg = dict(getattr(model, "pretrained_cfg", None) or {})
+        places = _timm_weight_files(name, cfg, pretrained_path)
+        file = next((p for p in places if p.is_file()), None)
+        if file is None:
+            source = f"the Hugging Face hub ({cfg['hf_hub_id']})" if cfg.get("hf_hub_id") else cfg.get("url") or "timm"
+            raise _missing_weights(f"timm:{name}", places, source)
+        try:
+            model = timm.create_model(name, pretrained=True, num_classes=0, global_pool="",
+                                      pretrained_cfg_overlay={"file": str(file), "hf_hub_id": None, "url": None})
+        except Exception as error:
+            raise DataError(f"cannot load pretrained weights of 'timm:{name}' from {file}: "
+                            f"{str(error).splitlines()[0]}") from None
     return Stem(model, model.num_features, features_fn="forward_features")
 
 
@@ -97,7 +165,7 @@ BACKBONES: dict[str, Callable[..., Stem]] = {
 def make_stem(model_type: str, pretrained: bool = False, pretrained_path: str | None = None) -> Stem:
     """Build the stem named by ``model_type`` (``timm:<name>`` for any timm model)."""
     if model_type.startswith("timm:"):
-        return _timm(model_type[len("timm:"):], pretrained)
+        return _timm(model_type[len("timm:"):], pretrained, pretrained_path)
     builder = lookup("embedder_params.model_type", {**BACKBONES, "timm:<name>": None}, model_type)
     if builder is None:
         raise ConfigError("write the timm model name after 'timm:', e.g. model_type: timm:resnet18")
