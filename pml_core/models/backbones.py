@@ -6,6 +6,7 @@
 | `resnet18/34/50/101`, `wide_resnet50_2/101_2` | torchvision | 512 / 2048 |
 | `efficientnet_v2_s/m/l` | torchvision | 1280 |
 | `bninception` | this package (pretrainedmodels layout, BGR 0-255 input) | 1024 |
+| `iresnet50/100` | this package (InsightFace face backbone, 112 px, features as a 1x1 map) | 512 |
 | `timm:<name>` | any timm model (`forward_features`) | `num_features` |
 
 Pretrained weights load only when ``pretrained`` is true, from local files only; nothing is ever downloaded.
@@ -110,6 +111,16 @@ def _bninception(pretrained: bool, pretrained_path: str | None = None, **_) -> S
     return Stem(body, body.out_channels)
 
 
+def _iresnet(name: str) -> Callable[..., Stem]:
+    def build(pretrained: bool, pretrained_path: str | None = None, **_) -> Stem:
+        from .iresnet import build_iresnet_stem  # face backbones (iresnet.py): 112x112 -> (B, 512, 1, 1)
+
+        body = build_iresnet_stem(name, pretrained, pretrained_path)
+        return Stem(body, body.out_channels)
+
+    return build
+
+
 def _timm_weight_files(name: str, cfg: dict, pretrained_path: str | None) -> list[Path]:
     """Local places of a timm model's pretrained weights, in the order they are tried."""
     if pretrained_path:
@@ -159,6 +170,7 @@ BACKBONES: dict[str, Callable[..., Stem]] = {
     **{name: _torchvision_resnet(name) for name in ("resnet18", "resnet34", "resnet50", "resnet101", "wide_resnet50_2", "wide_resnet101_2")},
     **{name: _torchvision_efficientnet(name) for name in ("efficientnet_v2_s", "efficientnet_v2_m", "efficientnet_v2_l")},
     "bninception": _bninception,
+    **{name: _iresnet(name) for name in ("iresnet50", "iresnet100")},
 }
 
 
