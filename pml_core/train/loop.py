@@ -139,7 +139,8 @@ class StageTrainer:
 
     # -- epochs --------------------------------------------------------------------------------
 
-    def _step(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, dict, float]:
+    def _step(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, dict, torch.Tensor]:
+        """One optimisation step; returns (loss, loss terms, gradient norm as a 0-dim tensor)."""
         def compute():
             with torch.autocast(self.device.type, enabled=self.use_amp):
                 output = self.train_model(images, labels)
@@ -148,10 +149,10 @@ class StageTrainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss, terms = compute()
         if not torch.isfinite(loss):
-            return loss, terms, float("nan")
+            return loss, terms, torch.full((), float("nan"))
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.optimizer)
-        grad_norm = clip_gradients(self.model.parameters(), self.cfg.trainer_params.gradient_clipping)
+        grad_norm = clip_gradients(self.model.parameters(), self.cfg.trainer_params.gradient_clipping, as_tensor=True)
         if isinstance(self.optimizer, SAM):
             def closure():
                 self.optimizer.zero_grad(set_to_none=True)
@@ -173,6 +174,7 @@ class StageTrainer:
         total = min(len(loader), limit) if limit else len(loader)
         sums: dict[str, float] = {}
         loss_sum = torch.zeros((), device=self.device)
+        grad_norm_sum = torch.zeros((), device=self.device)  # tensors: no host sync per step
         steps = 0
         bar = tqdm(loader, total=total, desc=f"stage {self.stage} epoch {epoch + 1}", leave=False,
                    disable=not self.progress)
@@ -189,7 +191,7 @@ class StageTrainer:
             loss_sum += loss.detach()
             for key, value in terms.items():
                 sums[key] = sums.get(key, 0.0) + float(value)
-            sums["grad_norm"] = sums.get("grad_norm", 0.0) + grad_norm
+            grad_norm_sum += grad_norm.to(grad_norm_sum.device)
             steps += 1
             if self.progress and step % 10 == 0:
                 bar.set_postfix(loss=f"{float(loss):.4f}")
@@ -198,6 +200,7 @@ class StageTrainer:
             raise RunError(f"stage {self.stage}: the train loader yielded no batch (dataset smaller than batch_size?)")
         stats = {"loss": float(loss_sum) / steps}
         stats.update({key: value / steps for key, value in sums.items()})
+        stats["grad_norm"] = float(grad_norm_sum) / steps
         return distributed.mean_over_ranks(stats, self.device)
 
     def validate(self) -> dict[str, dict[str, float]]:

@@ -194,12 +194,17 @@ def build_scheduler(optimizer: torch.optim.Optimizer, trainer: TrainerParams) ->
     return WarmupScheduler(optimizer, scheduler, trainer.warmup_epochs)
 
 
-def clip_gradients(parameters, max_norm: float | None) -> float:
-    """Clip the global L2 norm to ``max_norm`` (None: no clipping); return the norm before clipping."""
+def clip_gradients(parameters, max_norm: float | None, *, as_tensor: bool = False):
+    """Clip the global L2 norm to ``max_norm`` (None: no clipping); return the norm before clipping.
+
+    ``as_tensor``: the norm as a 0-dim tensor on the gradients' device (no host sync), NaN when not finite.
+    """
     parameters = [p for p in parameters if p.grad is not None]
     if not parameters:
-        return 0.0
+        return torch.zeros(()) if as_tensor else 0.0
     if max_norm is None:
-        return float(torch.linalg.vector_norm(torch.stack([p.grad.detach().norm(2) for p in parameters]), 2))
-    norm = torch.nn.utils.clip_grad_norm_(parameters, max_norm)
-    return float(norm) if math.isfinite(float(norm)) else float("nan")
+        norm = torch.linalg.vector_norm(torch.stack([p.grad.detach().norm(2) for p in parameters]), 2)
+    else:
+        norm = torch.nn.utils.clip_grad_norm_(parameters, max_norm)
+    norm = torch.where(torch.isfinite(norm), norm, torch.full_like(norm, float("nan")))
+    return norm.detach() if as_tensor else float(norm)
