@@ -13,7 +13,7 @@ import sys
 
 from .errors import PMLError
 
-COMMANDS = ("train", "test", "evaluate", "cval", "evaluate_cval", "hopt", "hopt_cval", "metrics", "data", "grid")
+COMMANDS = ("train", "test", "evaluate", "cval", "evaluate_cval", "hopt", "hopt_cval", "metrics", "data", "grid", "ijb")
 
 
 def build_parser() -> argparse.ArgumentParser:

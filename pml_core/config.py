@@ -188,6 +188,7 @@ class VerificationParams:
     fpr: float | list[float] = 1e-3
     roc_curve_dump_dir: str | None = None
     num_folds: int = 10  # kit: standard k-fold accuracy
+    flip_fusion: bool = False  # kit: fuse each pair image with its mirror image (face protocol)
 
 
 @dataclass

@@ -44,8 +44,9 @@ def embed(model: torch.nn.Module, dataset, cfg: Config, device: torch.device, *,
         if dataset.classification:
             params.append(model.embed(images.to(device)).float())
         else:
-            params.append(model.embed(images[0].to(device)).float())
-            params2.append(model.embed(images[1].to(device)).float())
+            flip = cfg.metrics_params.verification_metrics_params.flip_fusion
+            params.append(_embed_pair_side(model, images[0].to(device), flip))
+            params2.append(_embed_pair_side(model, images[1].to(device), flip))
         labels.append(batch_labels)
         if len(batch) > 2:
             q = batch[2]
@@ -53,6 +54,16 @@ def embed(model: torch.nn.Module, dataset, cfg: Config, device: torch.device, *,
     return Embedded(torch.cat(params), torch.cat(labels).to(device),
                     torch.cat(quality).to(device).float() if quality else None,
                     torch.cat(params2) if params2 else None)
+
+
+def _embed_pair_side(model: torch.nn.Module, images: torch.Tensor, flip: bool) -> torch.Tensor:
+    """(B, 3, H, W) -> (B, P); with ``flip`` fused with the mirror image (`evaluate_ijb.fuse_views`)."""
+    params = model.embed(images).float()
+    if not flip:
+        return params
+    from .evaluate_ijb import fuse_views
+
+    return fuse_views(model.distribution, params, model.embed(torch.flip(images, dims=[-1])).float())
 
 
 def _pair_scores(scorer: torch.nn.Module, params1: torch.Tensor, params2: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
