@@ -126,7 +126,9 @@ def pair_scores(score_fn, left: torch.Tensor, right: torch.Tensor, index1: torch
 
 
 def far_key(far: float) -> str:
-    return f"tar@far={far:.0e}".replace("e-0", "e-")
+    """``1e-4 -> "tar@far=1e-4"``, ``0.15 -> "tar@far=1.5e-1"``."""
+    mantissa, exponent = f"{far:.6e}".split("e")
+    return f"tar@far={mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
 
 
 def tar_at_far(scores, labels, fars: Sequence[float] = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)) -> dict[str, float]:
