@@ -4,6 +4,7 @@ verification of the PFE checkpoint through the `ijb` command."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import pickle
@@ -108,15 +109,9 @@ def test_arcface_then_pfe_train_and_verify_on_bins(face_root, tmp_path):
     (ijb / "meta" / "ijbb_template_pair_label.txt").write_text("".join(f"{a} {b} {c}\n" for a, b, c in pairs))
     checkpoint = sorted((tmp_path / "pfe-arcface").rglob("*.pth"))
     assert checkpoint, "the run store holds a checkpoint"
-    config = tmp_path / "pfe.yaml"
-    import yaml
-
-    config.write_text(yaml.safe_dump((tmp_path / "pfe-arcface" / "config.yaml").read_text() and
-                                     yaml.safe_load((tmp_path / "pfe-arcface" / "config.yaml").read_text())))
+    config = tmp_path / "pfe-arcface" / "config.yaml"  # the fully resolved config of the run
     for extra in (["--aggregation", "pfe", "--scorer", "mls"], []):
         out = tmp_path / "ijb.json"
-        import contextlib
-
         with open(out, "w") as handle, contextlib.redirect_stdout(handle):
             assert main(["ijb", "--config", str(config), "--checkpoint", str(checkpoint[-1]), str(tmp_path),
                          "--set", "ijbb", "--json", "--no-progress", *extra]) == 0
