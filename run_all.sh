@@ -70,12 +70,24 @@ setup() {
     echo "setup: done"
   fi
   if [[ $browser == 1 ]]; then
-    if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
-      echo "setup: installing Debian's chromium and chromium-driver"
-      apt-get update -qq && apt-get install -y -qq chromium chromium-driver
+    if [[ ! -x /usr/bin/chromium ]] || ! command -v chromedriver >/dev/null 2>&1; then
+      if ! command -v apt-get >/dev/null 2>&1; then
+        echo "error: setup --browser needs apt-get (Debian/Ubuntu) to install chromium and chromium-driver;" \
+             "install them with your package manager" >&2
+        exit 1
+      fi
+      local sudo=""
+      [[ $(id -u) != 0 ]] && sudo="sudo"
+      echo "setup: installing Debian's chromium and chromium-driver (apt-get)"
+      $sudo apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver >/dev/null
     fi
-    "$PY" -m pip install --quiet "selenium>=4.20"
-    echo "setup: browser test ready (chromium $(chromium --version 2>/dev/null | awk '{print $2}'))"
+    if ! "$PY" -c 'import selenium' >/dev/null 2>&1; then
+      echo "setup: installing selenium into .venv (pip install -e .[browser])"
+      "$PY" -m pip install --quiet -e "$ROOT[browser]"
+    fi
+    echo "setup: browser test ready ($(/usr/bin/chromium --version 2>/dev/null), selenium" \
+         "$("$PY" -c 'import selenium; print(selenium.__version__)'))"
   fi
 }
 
@@ -84,6 +96,40 @@ run_profile() {
   setup
   cd "$ROOT"
   "$PY" -m pml_core.report.run_notebooks --profile "$profile" "$@"
+}
+
+lab() {
+  # JupyterLab on notebooks/ with the kit's kernel. Options other than these go to jupyter lab unchanged.
+  local port="" token="" arg
+  local -a passthrough=()
+  while [[ $# -gt 0 ]]; do
+    arg="$1"
+    case "$arg" in
+      --port) [[ $# -ge 2 ]] || { echo "error: --port needs a number" >&2; exit 2; }; port="$2"; shift 2 ;;
+      --port=*) port="${arg#--port=}"; shift ;;
+      --ServerApp.token=*|--IdentityProvider.token=*) token="${arg#*=}"; shift ;;
+      *) passthrough+=("$arg"); shift ;;
+    esac
+  done
+  setup
+  cd "$ROOT"
+  "$PY" -m ipykernel install --sys-prefix --name pml-kit --display-name "Python (pml-kit)" >/dev/null
+  if [[ -z "$port" ]]; then  # the first free port from 8888 on, so the URL printed below is the real one
+    port="$("$PY" -c 'import socket
+for p in range(8888, 8988):
+    with socket.socket() as s:
+        try: s.bind(("127.0.0.1", p)); print(p); break
+        except OSError: pass')"
+  fi
+  [[ -n "$token" ]] || token="$("$PY" -c 'import secrets; print(secrets.token_hex(16))')"
+  local -a extra=()
+  [[ $(id -u) == 0 ]] && extra+=(--allow-root)
+  echo "lab: kernel 'pml-kit' (\"Python (pml-kit)\") registered in .venv"
+  echo "lab: starting JupyterLab on notebooks/ (Ctrl-C to stop); open"
+  echo "      http://localhost:$port/lab/tree/quickstart.ipynb?token=$token"
+  export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"  # the project is importable even without the editable install
+  exec "$VENV/bin/jupyter" lab --notebook-dir="$ROOT/notebooks" --port="$port" --ServerApp.port_retries=0 \
+    --IdentityProvider.token="$token" "${extra[@]}" "${passthrough[@]}"
 }
 
 command="${1:-smoke}"
@@ -101,12 +147,6 @@ case "$command" in
     exit $status
     ;;
   smoke|tiny|paper) run_profile "$command" "$@" ;;
-  lab)
-    setup
-    cd "$ROOT"
-    "$PY" -m ipykernel install --sys-prefix --name pml-kit --display-name "Python (pml-kit)" >/dev/null
-    echo "lab: kernel 'pml-kit' registered; starting JupyterLab on notebooks/ (Ctrl-C to stop)"
-    exec "$VENV/bin/jupyter" lab --notebook-dir="$ROOT/notebooks" "$@"
-    ;;
+  lab) lab "$@" ;;
   *) echo "error: unknown command '$command'" >&2; usage >&2; exit 2 ;;
 esac

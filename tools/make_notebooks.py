@@ -223,7 +223,9 @@ deterministic baseline) on **glyphs**, the dataset the kit synthesises from the 
 
 1. the retrieval metrics of the trained network next to those of the same network untrained,
 2. queries with their five nearest test images (solid green frame: same character, dashed red: another),
-3. a 2-D PCA view of the test embeddings, coloured by class.
+3. a 2-D PCA view of the test embeddings, coloured by class,
+4. an explorer of the whole run store: pick a dataset, a method and a trained run, page through queries
+   with their nearest neighbours and confidences, and see the run's error-versus-reject curve (ERC).
 
 A finished run is reused from the run store (`results/<profile>/glyphs/arcface-128/seed-0/`), so
 re-running the notebook is fast.
@@ -238,8 +240,17 @@ method = "arcface"
 dim = 128
 seed = 0
 num_queries = 8
+# the explorer (last section)
+widgets = "auto"               # auto: dropdowns in JupyterLab, plain parameters under papermill | True | False
+explore_dataset = None         # None: any; the explorer prefers a run with confidences
+explore_method = None          # e.g. "pfe-arcface"
+explore_dim = None
+explore_seed = None
+query_page = 0                 # which page of queries to show (plain-parameters mode)
+queries_per_page = 6
 """),
 ("code", """
+%matplotlib inline
 import pandas as pd
 
 from pml_core.data import default_data_root
@@ -284,5 +295,30 @@ good metric; overlapping ones are the confusions the grid above shows in red.
 ("code", """
 fig = embedding_scatter(means, labels, confidences)
 save_figure(fig, output_dir, "quickstart_embeddings");
+"""),
+("md", """
+## Explore the run store
+
+Every complete run of this profile, whoever trained it (this notebook, `./run_all.sh`, the `grid`
+command). In JupyterLab the cell below draws dropdowns for the dataset, method and run, and buttons to
+page through the queries; elsewhere (papermill, the rendered reports) it shows the run chosen by the
+`explore_*` parameters. Each page shows queries with their nearest neighbours (the query's confidence
+under it), a table of the neighbours' classes and cosines, and, for a probabilistic run, its
+**error-versus-reject curve**: the error of the queries kept after rejecting the least confident ones.
+A falling curve means the confidence knows where the errors are; a flat one means it does not.
+"""),
+("code", """
+from IPython.display import display
+
+from pml_core.report import explorer
+
+store = explorer.Explorer(results_root, data_root, profile, k=5, per_page=queries_per_page)
+display(store.runs.drop(columns="path"))
+"""),
+("code", """
+if explorer.use_widgets(widgets):
+    display(store.widget())
+else:
+    store.show(explore_dataset, explore_method, explore_dim, explore_seed, page=query_page)
 """),
 ])
