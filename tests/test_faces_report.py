@@ -36,3 +36,8 @@ def test_paper_table_has_bins_and_ijb(tmp_path):
     assert means[("lfw", "accuracy_10fold")] == 0.99 and means[("ijbb", "tar@far=1e-4")] == 0.94
     assert list(dict.fromkeys(d for d, _ in table["mean"].columns)) == ["lfw", "cfp_fp", "ijbb"]
     assert "STAND-IN" not in (tmp_path / "out" / "table_face_verification.md").read_text()
+
+
+def test_empty_store_writes_nothing(tmp_path):
+    table, paths = faces.face_table(tmp_path, "tiny", faces.face_slice("tiny"), tmp_path / "out")
+    assert table.empty and paths == []

@@ -95,6 +95,8 @@ def face_table(results_root, profile: str, slice_: dict, output_dir, methods: li
                "10-fold accuracy, max accuracy, TPR at FPR 1e-3 / 1e-4 per bin; IJB TAR@FAR)")
     if is_stand_in(slice_):
         caption = f"{STAND_IN}. {caption}"
+    if table.empty:  # no complete run in the slice: nothing to write
+        return table, []
     return table, tables.write_table(table, output_dir, "table_face_verification", caption)
 
 
