@@ -71,23 +71,140 @@ def execute(name: str, parameters: dict, out_dir: Path, notebooks_dir: Path = NO
     return Outcome(label, time.perf_counter() - started, error, page)
 
 
+INDEX_STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 70rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
+table { border-collapse: collapse; margin: 0.5rem 0 1.5rem; font-size: 0.9rem; }
+th, td { border: 1px solid #bbb; padding: 0.25rem 0.6rem; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+thead th { background: #eee; }
+.failed { color: #b00; font-weight: bold; }
+.meta td, .meta th { text-align: left; }
+figure { display: inline-block; margin: 0 1.5rem 1.5rem 0; vertical-align: top; }
+figure img { max-width: 32rem; border: 1px solid #ddd; }
+figcaption { font-size: 0.85rem; }
+code { background: #f4f4f4; padding: 0 0.2rem; }
+"""
+
+
+def _href(path: Path, out_dir: Path) -> str:
+    """A relative, URL-quoted link from ``out_dir/index.html`` to ``path``."""
+    from urllib.parse import quote
+
+    return html.escape(quote(Path(os.path.relpath(Path(path).resolve(), Path(out_dir).resolve())).as_posix()))
+
+
+def _inline_markdown(cell: str) -> str:
+    """Escape a table cell and keep its ``**bold**`` (how the tables mark the best value)."""
+    import re
+
+    return re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", html.escape(cell.strip()))
+
+
+def markdown_table_html(text: str) -> str | None:
+    """The first pipe table of a markdown text as an HTML ``<table>`` (None when there is none)."""
+    rows = [line.strip() for line in text.splitlines() if line.strip().startswith("|")]
+    if len(rows) < 2 or set(rows[1].replace("|", "").replace(":", "").replace(" ", "")) - {"-"}:
+        return None
+    split = [[cell for cell in row.strip("|").split("|")] for row in rows]
+    head = "".join(f"<th>{_inline_markdown(c)}</th>" for c in split[0])
+    body = "\n".join("<tr>" + "".join(f"<td>{_inline_markdown(c)}</td>" for c in row) + "</tr>" for row in split[2:])
+    return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>"
+
+
+def _table_html(stem: Path) -> str:
+    """``<stem>.md`` rendered (the printed precision), else ``<stem>.csv`` through pandas, else a note."""
+    md, csv = stem.with_suffix(".md"), stem.with_suffix(".csv")
+    if md.is_file():
+        rendered = markdown_table_html(md.read_text())
+        if rendered:
+            return rendered
+    if csv.is_file():
+        import pandas as pd
+
+        try:
+            return pd.read_csv(csv).to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0, na_rep="")
+        except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+            return f"<p><i>{html.escape(csv.name)} could not be read: {html.escape(str(exc))}</i></p>"
+    return "<p><i>no table text</i></p>"
+
+
 def write_index(out_dir: Path, profile: str, outcomes: list[Outcome], figures_dir: Path) -> Path:
+    """``out_dir/index.html``: the landing page of a profile's reports.
+
+    Links (all relative, so the folders can be moved or served together) to every rendered notebook of
+    ``out_dir`` (this run's first, with their time and failures, then ones left by earlier runs), every table
+    of ``figures_dir`` rendered as an HTML table with its csv / md / tex files, every figure as an image with
+    its pdf, and any other file there; with the run date, the git commit and the profile.
+    """
     from ..utils import git_commit
 
-    items = "\n".join(
-        f'<li><a href="{o.html.name}">{html.escape(o.name)}</a> ({o.seconds:.0f} s)'
-        + (f' <b>FAILED</b>: {html.escape(o.error)}' if o.error else "") + "</li>"
-        for o in outcomes if o.html)
-    artefacts = "\n".join(
-        f'<li><a href="{os.path.relpath(p, out_dir)}">{html.escape(p.name)}</a></li>'
-        for p in sorted(figures_dir.glob("*")) if p.suffix in (".md", ".csv", ".png", ".pdf", ".tex"))
+    out_dir, figures_dir = Path(out_dir), Path(figures_dir)
+    esc = html.escape
+    ran = {o.html.name: o for o in outcomes if o.html}
+    failed_without_page = [o for o in outcomes if not o.html and o.error]
+    pages = sorted(p for p in out_dir.glob("*.html") if p.name != "index.html")
+    notebook_rows = []
+    for page in sorted(pages, key=lambda p: (p.name not in ran, p.name)):
+        outcome = ran.get(page.name)
+        executed = page.with_suffix(".ipynb")
+        links = f'<a href="{_href(page, out_dir)}">{esc(page.stem)}</a>'
+        if executed.is_file():
+            links += f' (<a href="{_href(executed, out_dir)}">ipynb</a>)'
+        if outcome is None:
+            state = "from an earlier run"
+        elif outcome.error:
+            state = f'<span class="failed">FAILED</span>: {esc(outcome.error)} ({outcome.seconds:.0f} s)'
+        else:
+            state = f"ok ({outcome.seconds:.0f} s)"
+        notebook_rows.append(f"<tr><td>{links}</td><td>{state}</td></tr>")
+    notebook_rows += [f'<tr><td>{esc(o.name)}</td><td><span class="failed">FAILED</span> before writing a notebook: '
+                      f'{esc(o.error)}</td></tr>' for o in failed_without_page]
+    notebooks = ("<table>\n<thead><tr><th>notebook</th><th>this run</th></tr></thead>\n<tbody>\n"
+                 + "\n".join(notebook_rows) + "\n</tbody>\n</table>") if notebook_rows else "<p><i>none</i></p>"
+
+    files = sorted(p for p in figures_dir.glob("*") if p.is_file()) if figures_dir.is_dir() else []
+    table_stems = sorted({p.with_suffix("") for p in files if p.name.startswith("table_")
+                          and p.suffix in (".md", ".csv", ".tex")})
+    tables = []
+    for stem in table_stems:
+        own = [stem.with_suffix(s) for s in (".csv", ".md", ".tex") if stem.with_suffix(s).is_file()]
+        links = " · ".join(f'<a href="{_href(p, out_dir)}">{esc(p.suffix[1:])}</a>' for p in own)
+        tables.append(f'<h3 id="{esc(stem.name)}">{esc(stem.name)}</h3>\n<p>{links}</p>\n{_table_html(stem)}')
+    figure_items = []
+    for png in (p for p in files if p.suffix == ".png"):
+        pdf = png.with_suffix(".pdf")
+        extra = f' · <a href="{_href(pdf, out_dir)}">pdf</a>' if pdf.is_file() else ""
+        figure_items.append(f'<figure><a href="{_href(png, out_dir)}"><img src="{_href(png, out_dir)}" '
+                            f'alt="{esc(png.stem)}"></a><figcaption>{esc(png.stem)}{extra}</figcaption></figure>')
+    shown = {p for stem in table_stems for p in (stem.with_suffix(s) for s in (".csv", ".md", ".tex"))}
+    shown |= {p for p in files if p.suffix == ".png"} | {p.with_suffix(".pdf") for p in files if p.suffix == ".png"}
+    others = [f'<li><a href="{_href(p, out_dir)}">{esc(p.name)}</a></li>' for p in files if p not in shown]
+
+    failed = sum(1 for o in outcomes if o.error)
+    summary = f"{len(outcomes) - failed} of {len(outcomes)} notebooks ran" + (
+        f', <span class="failed">{failed} failed</span>' if failed else "")
     page = out_dir / "index.html"
     page.write_text(f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>pml-kit reports: {profile}</title></head>
-<body><h1>pml-kit reports, profile <code>{profile}</code></h1>
-<p>Generated {time.strftime('%Y-%m-%d %H:%M:%S')} from commit <code>{git_commit() or 'unknown'}</code>.</p>
-<h2>Notebooks</h2><ul>{items}</ul>
-<h2>Tables and figures</h2><ul>{artefacts}</ul>
+<html lang="en"><head><meta charset="utf-8"><title>pml-kit reports: {esc(profile)}</title>
+<style>{INDEX_STYLE}</style></head>
+<body>
+<h1>pml-kit reports, profile <code>{esc(profile)}</code></h1>
+<table class="meta">
+<tr><th>profile</th><td><code>{esc(profile)}</code></td></tr>
+<tr><th>run date</th><td>{time.strftime('%Y-%m-%d %H:%M:%S %Z')}</td></tr>
+<tr><th>git commit</th><td><code>{esc(git_commit() or 'unknown')}</code></td></tr>
+<tr><th>this run</th><td>{summary}</td></tr>
+<tr><th>tables and figures</th><td><code>{esc(os.path.relpath(figures_dir.resolve(), out_dir.resolve()))}/</code></td></tr>
+</table>
+<h2>Notebooks</h2>
+<p>Executed notebooks rendered to HTML with their code hidden; the <code>ipynb</code> link is the executed
+notebook itself (open it in JupyterLab: <code>./run_all.sh lab</code>).</p>
+{notebooks}
+<h2>Tables</h2>
+{chr(10).join(tables) or "<p><i>no tables yet</i></p>"}
+<h2>Figures</h2>
+{chr(10).join(figure_items) or "<p><i>no figures yet</i></p>"}
+{"<h2>Other files</h2><ul>" + chr(10).join(others) + "</ul>" if others else ""}
 </body></html>
 """)
     return page
