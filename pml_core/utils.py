@@ -73,6 +73,23 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+@contextlib.contextmanager
+def cpu_rng_seeded(seed: int) -> Iterator[None]:
+    """Run a block with torch's CPU generator seeded with ``seed``, restoring its state afterwards.
+
+    Cheaper than ``torch.random.fork_rng`` + ``torch.manual_seed``: with a CUDA build of torch,
+    ``torch.manual_seed`` also queues a lazy CUDA seeding that records a Python stack trace (about 3 ms a
+    call), which dominated per-image augmentation.
+    """
+    generator = torch.default_generator
+    state = generator.get_state()
+    generator.manual_seed(int(seed) % 2**64)
+    try:
+        yield
+    finally:
+        generator.set_state(state)
+
+
 def rng_state() -> dict:
     """The global RNG states (python, numpy, torch CPU and CUDA), for checkpoints."""
     state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}

@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader, Dataset
 from .base import RepeatDataset
 from .samplers import ClassBalancedBatchSampler, ShuffledBatchSampler
 from .transforms import TestPipeline, TrainPipeline
+from ..utils import cpu_rng_seeded
 
 
 class SeededTrainDataset(Dataset):
@@ -35,8 +36,7 @@ class SeededTrainDataset(Dataset):
     def __getitem__(self, key):
         index, item_seed = key if isinstance(key, tuple) else (key, key)
         item = self.base[index]
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(item_seed)
+        with cpu_rng_seeded(item_seed):
             image = self.transform(item[0])
         return image, int(item[1]), int(item_seed)
 
