@@ -56,6 +56,14 @@ def embed(model: torch.nn.Module, dataset, cfg: Config, device: torch.device, *,
                     torch.cat(params2) if params2 else None)
 
 
+def pairs_of(items: Embedded, pairs, labels) -> Embedded:
+    """The pair set ``pairs`` (N, 2) of an embedded classification set, with pair ``labels`` (N,)."""
+    index = torch.as_tensor(pairs, device=items.params.device, dtype=torch.long)
+    quality = None if items.quality is None else items.quality[index]
+    return Embedded(items.params[index[:, 0]], torch.as_tensor(labels, device=items.params.device), quality,
+                    items.params[index[:, 1]])
+
+
 def _embed_pair_side(model: torch.nn.Module, images: torch.Tensor, flip: bool) -> torch.Tensor:
     """(B, 3, H, W) -> (B, P); with ``flip`` fused with the mirror image (`evaluate_ijb.fuse_views`)."""
     params = model.embed(images).float()
@@ -117,8 +125,16 @@ def evaluate_model(model: torch.nn.Module, datasets: dict, cfg: Config, device: 
                    progress: bool = True, keep_predictions: bool = False) -> tuple[dict, dict]:
     """``({set: {metric: value}}, {set: {array: values}})`` for every set of ``datasets``."""
     metrics, predictions = {}, {}
+    embedded_sets: dict[int, Embedded] = {}  # id(classification set) -> its parameters
+    flip = cfg.metrics_params.verification_metrics_params.flip_fusion
     for name, dataset in datasets.items():
-        embedded = embed(model, dataset, cfg, device, progress=progress, desc=f"embed {name}")
+        base = getattr(dataset, "base", None)
+        if not dataset.classification and hasattr(dataset, "pairs") and id(base) in embedded_sets and not flip:
+            embedded = pairs_of(embedded_sets[id(base)], dataset.pairs, dataset.labels)  # embed each image once
+        else:
+            embedded = embed(model, dataset, cfg, device, progress=progress, desc=f"embed {name}")
+        if dataset.classification:
+            embedded_sets[id(dataset)] = embedded
         masks = {k: torch.as_tensor(getattr(dataset, k), device=device)
                  for k in ("query_mask", "gallery_mask") if getattr(dataset, k, None) is not None}
         metrics[name], set_predictions = set_metrics(model, embedded, cfg, **masks)
