@@ -1,6 +1,6 @@
 """Steps per second of our training loop against a bare PyTorch loop (issue 7).
 
-    .venv/bin/python benchmarks/bench_train.py [--steps 20] [--batch-size 64] [--repeats 3] [--device cpu]
+    .venv/bin/python benchmarks/bench_train.py [--steps 20] [--batch-size 64] [--repeats 3] [--threads N] [--device cpu]
 
 Glyphs, small_cnn, ArcFace (the embedded default's arcface run). Ours: `StageTrainer.train_epoch` capped
 at ``--steps`` batches (no validation). Bare: the same model (same seed), the same data loader, criterion,
@@ -107,7 +107,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--data-root", default=None)
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     raw = run_config_dict("smoke", "glyphs", "arcface", 128, 0, [
         f"device={args.device}", f"dataset_params.batch_size={args.batch_size}",
@@ -131,12 +134,14 @@ def main() -> None:
     ours_epoch(trainer, 0, []), bare_epoch(trainer, model, criterion, optimizer, 0, args.steps, clip, [])  # warm-up
     ours, bare, ours_steps, bare_steps = [], [], [], []
     for repeat in range(args.repeats):
-        stamps: list[float] = []
-        ours.append(ours_epoch(trainer, repeat + 1, stamps))
-        ours_steps += step_times(stamps)
-        stamps = []
-        bare.append(bare_epoch(trainer, model, criterion, optimizer, repeat + 1, args.steps, clip, stamps))
-        bare_steps += step_times(stamps)
+        for side in ("ours", "bare") if repeat % 2 == 0 else ("bare", "ours"):  # alternate who goes first
+            stamps: list[float] = []
+            if side == "ours":
+                ours.append(ours_epoch(trainer, repeat + 1, stamps))
+                ours_steps += step_times(stamps)
+            else:
+                bare.append(bare_epoch(trainer, model, criterion, optimizer, repeat + 1, args.steps, clip, stamps))
+                bare_steps += step_times(stamps)
     ours_sps, bare_sps = 1 / float(np.median(ours_steps)), 1 / float(np.median(bare_steps))
     print(f"machine: {machine()}")
     print(f"glyphs / small_cnn / arcface, batch {args.batch_size}, {args.steps} steps, device {args.device}, "
