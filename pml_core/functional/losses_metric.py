@@ -64,18 +64,6 @@ def pfe(logmls: torch.Tensor, labels: torch.Tensor, match_self: bool = True) -> 
     return -logmls[mask].mean()
 
 
-def hib_match_probability(samples1: torch.Tensor, samples2: torch.Tensor, scale, bias) -> torch.Tensor:
-    """HIB match probability from samples: mean_{k,l} sigmoid(-scale * ||z1_k - z2_l|| + bias).
-
-    samples1 (..., K, D), samples2 (..., L, D) (broadcastable leading dims) -> (...). The distance is
-    clamped at 0 before the square root (the reference does not clamp, REFERENCE 12.9).
-    """
-    sq = (samples1.square().sum(-1)[..., :, None] + samples2.square().sum(-1)[..., None, :]
-          - 2 * samples1 @ samples2.transpose(-1, -2))
-    distance = sq.clamp(min=0).sqrt()
-    return torch.sigmoid(-scale * distance + bias).mean(dim=(-2, -1))
-
-
 def hib(probabilities: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """HIB soft contrastive loss on match probabilities (B, B): 0.5 (BCE(p+, 1) + BCE(p-, 0)).
 

@@ -16,6 +16,7 @@ from pml_core.functional import heads_spe as hs
 from pml_core.functional import heads_vmf_loss as hv
 from pml_core.functional import losses_classification as lc
 from pml_core.functional import losses_metric as lm
+from pml_core.functional import scoring
 from pml_core.functional.bessel import vmf_mean_resultant_length
 
 
@@ -118,7 +119,7 @@ def hinge_loss(a, hp):
 
 def hib_fixed_samples(a, hp):
     sa, sb, y = _t(a["samples_a"]), _t(a["samples_b"]), _t(a["labels"])
-    scores = lm.hib_match_probability(sb[:, None], sa[None, :], hp["scale"], hp["bias"])  # (i, j): B_i vs A_j
+    scores = scoring.hib_match_probability(sb[:, None], sa[None, :], hp["scale"], hp["bias"])  # (i, j): B_i vs A_j
     return {"scores": _np(scores), "loss": _np(lm.hib(scores, y))}
 
 
