@@ -21,13 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      description="Probabilistic metric learning kit (Probabilistic Embeddings Revisited).")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"pml_core.commands.{name}")
-        except ModuleNotFoundError as error:
-            if error.name == f"pml_core.commands.{name}":
-                continue  # a command not built yet
-            raise
-        module.add_parser(subparsers)
+        importlib.import_module(f"pml_core.commands.{name}").add_parser(subparsers)
     return parser
 
 
