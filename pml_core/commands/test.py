@@ -17,10 +17,10 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
+    cfg = load_config(args)  # before importing torch: a bad config fails at once
     from ..experiments.run import test_checkpoint
     from ..experiments.runstore import finite_or_none
 
-    cfg = load_config(args)
     metrics, _ = test_checkpoint(cfg, args.checkpoint, args.data_root, progress=not args.no_progress)
     print(json.dumps(finite_or_none(metrics), indent=2, sort_keys=True))
     return 0

@@ -17,9 +17,9 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
+    cfg = load_config(args)  # before importing torch: a bad config fails at once
     from ..experiments.run import train_run
 
-    cfg = load_config(args)
     metrics = train_run(cfg, args.train_root, args.data_root, logger=args.logger, progress=not args.no_progress,
                         from_stage=args.from_stage)
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun: once
