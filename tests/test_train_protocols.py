@@ -160,3 +160,21 @@ def test_wandb_sweep_config_and_offline_refusal(monkeypatch, tmp_path):
     monkeypatch.setenv("WANDB_MODE", "offline")
     with pytest.raises(ConfigError, match="need a wandb server"):
         hopt.run_wandb_sweep(raw, tmp_path, tmp_path, method="bayes", project="p")
+
+
+def test_evaluate_cval_nests_folds_in_seeds_and_ignores_fold_stds(tmp_path, monkeypatch):
+    cfg = tiny_config(overrides=FAST)
+    seen = []
+
+    def fake(run_cfg, root):
+        seen.append((root.relative_to(tmp_path).as_posix(), run_cfg.seed, run_cfg.dataset_params.validation_fold))
+        return {"valid": {"mapr": run_cfg.seed + run_cfg.dataset_params.validation_fold / 10}}
+
+    monkeypatch.setattr(protocols, "_train", lambda data_root, logger, progress: fake)
+    result = protocols.evaluate_cval(cfg, tmp_path, None, best_k=1)
+    assert seen == [("seed-0/fold-0", 0, 0), ("seed-0/fold-1", 1, 1), ("seed-1/fold-0", 1, 0), ("seed-1/fold-1", 2, 1)]
+    assert runstore.read_metrics(tmp_path / "seed-1")["valid"] == {"mapr": pytest.approx(1.55), "mapr_std": pytest.approx(0.55)}
+    assert result["valid"]["mapr"] == pytest.approx((0.55 + 1.55) / 2)
+    assert result["valid"]["mapr_std"] == pytest.approx(0.5)  # over the seeds' means, not their fold stds
+    assert result["best_k"] == {"k": 1, "n": 2, "runs": ["seed-1"],
+                                "metrics": {"valid": {"mapr": pytest.approx(1.55), "mapr_std": 0.0}}}

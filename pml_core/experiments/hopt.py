@@ -105,21 +105,26 @@ def _plain(value):
 
 
 def best_patch(raw: dict, values: dict[str, Any], specs: list[Spec]) -> dict:
-    """A config patch (for ``--config``) that sets the searched keys to ``values``.
+    """A config patch (for ``--config``) that sets the searched keys to ``values``, as `_hopt` constants.
 
-    Keys outside ``stages`` become `_hopt` constants in nested mappings (dicts merge key by key);
-    keys inside ``stages`` need the whole list (lists replace), so it is given with the values injected.
+    Mappings merge key by key and lists of mappings (``stages``) index by index (`pml_core.config.merge`),
+    so the patch names only the searched keys; a stage without searched keys is an empty mapping.
     """
     patch: dict = {}
     for spec in specs:
-        if spec.key not in values or (spec.node and spec.node[0] == "stages"):
+        if spec.key not in values:
             continue
-        node = patch
-        for part in spec.node:
-            node = node.setdefault(part, {})
+        node: Any = patch
+        for part, following in zip(spec.node, (*spec.node[1:], None)):
+            empty = [] if isinstance(following, int) else {}
+            if isinstance(part, int):
+                node.extend({} for _ in range(part + 1 - len(node)))
+                if not node[part] and isinstance(empty, list):
+                    node[part] = empty
+                node = node[part]
+            else:
+                node = node.setdefault(part, empty)
         node.setdefault("_hopt", {})[spec.name] = _plain(values[spec.key])
-    if any(spec.node and spec.node[0] == "stages" for spec in specs):
-        patch["stages"] = inject(raw, values, specs)["stages"]
     return patch
 
 
