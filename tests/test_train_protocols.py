@@ -178,3 +178,26 @@ def test_evaluate_cval_nests_folds_in_seeds_and_ignores_fold_stds(tmp_path, monk
     assert result["valid"]["mapr_std"] == pytest.approx(0.5)  # over the seeds' means, not their fold stds
     assert result["best_k"] == {"k": 1, "n": 2, "runs": ["seed-1"],
                                 "metrics": {"valid": {"mapr": pytest.approx(1.55), "mapr_std": 0.0}}}
+
+
+def test_hopt_cval_trials_are_cross_validations_and_the_best_is_recorded(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_cval(cfg, root, data_root, **kwargs):
+        lr = cfg.trainer_params.optimizer_params["lr"]
+        calls.append((root.name, cfg.seed))
+        root.mkdir(parents=True)
+        return {"valid": {"mapr": -abs(math.log(lr) - math.log(1e-4))}}  # best near lr = 1e-4
+
+    monkeypatch.setattr(protocols, "cross_validate", fake_cval)
+    raw = compose(CONFIGS)
+    best = hopt.run_optuna(raw, tmp_path, None, cval=True, num_trials=4, clean=True, progress=False)
+    assert [name for name, _ in calls] == ["trial-0", "trial-1", "trial-2", "trial-3"]
+    assert [seed for _, seed in calls] == [hopt.trial_seed(raw.get("seed", 42), n) for n in range(4)]
+    with open(tmp_path / "hopt_trials.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    values = [float(r["value"]) for r in rows]
+    assert best["value"] == max(values) and best["number"] == int(np.argmax(values))
+    patch = load_yaml(tmp_path / "hopt_best.yaml")
+    assert patch["trainer_params"]["_hopt"]["optimizer_params.lr"] == pytest.approx(best["params"]["trainer_params.optimizer_params.lr"])
+    assert not list(tmp_path.glob("trial-*"))
