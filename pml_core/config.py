@@ -519,6 +519,24 @@ def _check_components(cfg: Config) -> None:
             check_params(kind, name, _get(as_dict, params_path), defaults, params_path)
 
 
+def resolved_dict(cfg: Config) -> dict:
+    """``cfg.to_dict()`` with every component's params completed by its defaults (no stages).
+
+    Two configs that build the same components compare equal here even when one spells out a default
+    the other leaves implicit. ``classifier_optimizer_params`` stays as given: it is a patch of
+    ``optimizer_params``, not a full set.
+    """
+    result = cfg.to_dict()
+    for params_path, (type_path, kind) in COMPONENT_PARAMS.items():
+        if params_path == "trainer_params.classifier_optimizer_params":
+            continue
+        defaults = component_defaults(kind, _get(result, type_path))
+        if defaults is not None:
+            section, key = params_path.split(".")
+            result[section][key] = check_params(kind, _get(result, type_path), result[section][key], defaults, params_path)
+    return result
+
+
 def parse_config(raw: dict | None, *, check_components: bool = True) -> Config:
     """Validate a composed config dict and return the typed Config (stages are checked one by one)."""
     raw = apply_hopt_constants(raw or {})

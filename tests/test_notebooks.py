@@ -76,3 +76,17 @@ def test_tables_are_identical_when_regenerated_from_scratch(tiny_outputs, tmp_pa
     for suffix in ("md", "tex"):  # the printed precision
         assert (tmp_path / "figures/tiny" / f"table_retrieval.{suffix}").read_text() == \
                (root / "figures/tiny" / f"table_retrieval.{suffix}").read_text()
+
+
+def test_two_stage_runs_reuse_the_identical_first_stage(tiny_outputs):
+    import torch
+
+    glyphs = tiny_outputs[0] / "results" / "tiny" / "glyphs"
+    for seed in (0, 1):
+        base = torch.load(glyphs / f"arcface-8/seed-{seed}/checkpoints/stage-0/best.pth", weights_only=False)
+        for method in ("pfe-arcface", "pfe-nms-arcface"):
+            reused = torch.load(glyphs / f"{method}-8/seed-{seed}/checkpoints/stage-0/best.pth", weights_only=False)
+            assert reused["model"].keys() == base["model"].keys()
+            assert all(torch.equal(reused["model"][k], base["model"][k]) for k in base["model"])
+    history = (glyphs / "pfe-arcface-8/seed-0/history.csv").read_text().splitlines()
+    assert {row.split(",")[0] for row in history[1:]} == {"0", "1"}  # stage-0 epochs are part of its history

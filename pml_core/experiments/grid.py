@@ -7,6 +7,7 @@ A run's config is ``base <- datasets/<dataset> <- methods/<method> <- best/<meth
 
 from __future__ import annotations
 
+import shutil
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -14,9 +15,10 @@ from pathlib import Path
 
 import yaml
 
-from ..config import compose, merge, parse_config
+from ..config import Config, compose, merge, num_stages, parse_config, resolved_dict, stage_config
 from ..errors import ConfigError, PMLError
 from ..registry import lookup
+from ..train.checkpoint import stage_dir as checkpoint_dir
 from . import runstore
 
 CONFIGS_ROOT = Path(__file__).resolve().parent.parent.parent / "configs"
@@ -58,6 +60,36 @@ def run_config_dict(profile: str, dataset: str, method: str, dim: int, seed: int
     return raw
 
 
+def reuse_first_stage(cfg: Config, path: Path, dataset_dir: Path) -> Path | None:
+    """Start a multi-stage run from the stage-0 checkpoints of a complete run with the same stage-0 config.
+
+    Two-stage families (PFE, SCF, DUL-reg, ...) begin with the deterministic run of their base loss: when the
+    grid already holds a complete run whose stage 0 has exactly the same resolved config (seed included),
+    its ``checkpoints/stage-0`` is copied, so stage 0 is not trained again; the result is identical.
+    Returns the run reused, or None.
+    """
+    target = checkpoint_dir(path, 0)
+    if target.exists():
+        return None
+    wanted = resolved_dict(stage_config(cfg, 0))
+    for candidate in sorted(dataset_dir.glob(f"*/{path.name}")):
+        source = checkpoint_dir(candidate, 0)
+        if candidate == path or not runstore.is_complete(candidate) or not (source / "last.pth").is_file():
+            continue
+        try:
+            other = parse_config(yaml.safe_load((candidate / "config.yaml").read_text()), check_components=False)
+        except (OSError, ConfigError, yaml.YAMLError):
+            continue
+        if resolved_dict(stage_config(other, 0, check_components=False)) != wanted:
+            continue
+        staging = target.with_name(target.name + ".partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.copytree(source, staging)
+        staging.rename(target)  # atomic: a kill leaves no half-copied stage
+        return candidate
+    return None
+
+
 @dataclass
 class GridReport:
     completed: list[Path] = field(default_factory=list)
@@ -90,6 +122,8 @@ def ensure_runs(profile: str, datasets: list[str], methods: list[str], dims: lis
                         continue
                     try:
                         cfg = parse_config(run_config_dict(profile, dataset, method, dim, seed, overrides, configs_root))
+                        if num_stages(cfg) > 1:
+                            reuse_first_stage(cfg, path, path.parent.parent)
                         train_run(cfg, path, data_root, logger=logger, progress=progress)
                         report.completed.append(path)
                     except ConfigError:
