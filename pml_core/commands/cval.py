@@ -4,6 +4,7 @@ aggregated as mean and ``<metric>_std`` (population) in ``<train-root>/metrics.j
 from __future__ import annotations
 
 import json
+import os
 
 from .common import add_train_arguments, load_config
 
@@ -19,5 +20,6 @@ def run(args) -> int:
 
     metrics = cross_validate(load_config(args), args.train_root, args.data_root, logger=args.logger,
                              progress=not args.no_progress)
-    print(json.dumps(metrics, indent=2, sort_keys=True))
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun: once
+        print(json.dumps(metrics, indent=2, sort_keys=True))
     return 0

@@ -15,6 +15,7 @@ non-numeric values; a metric missing or null in some runs is averaged over the r
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Callable
 
@@ -92,7 +93,10 @@ def aggregate(runs: dict[str, dict], *, dataset: str, metric: str, minimize: boo
 
 
 def write_aggregate(root: str | Path, result: dict) -> dict:
+    """Write ``<root>/metrics.json`` (under torchrun: rank 0 only; the runs before it already synchronised)."""
     root = Path(root)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return finite_or_none(result)
     root.mkdir(parents=True, exist_ok=True)
     write_json_atomic(root / "metrics.json", finite_or_none(result))
     return runstore.read_metrics(root)

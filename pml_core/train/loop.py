@@ -288,16 +288,23 @@ class StageTrainer:
 
 def train_stages(cfg: Config, train_root: str | Path, data_root: str | Path, *, logger: Logger | None = None,
                  progress: bool = True, from_stage: int = 0) -> list[StageResult]:
-    """Train every stage (from ``from_stage``), resuming what a previous attempt left."""
-    device = resolve_device(cfg.device)
-    logger = logger or Logger()
-    results = []
-    datasets_cache: dict[str, object] = {}
-    for stage in range(from_stage, num_stages(cfg)):
-        stage_cfg = stage_config(cfg, stage)
-        key = repr(stage_cfg.dataset_params)
-        trainer = StageTrainer(cfg, stage, Path(train_root), Path(data_root), device=device, logger=logger,
-                               progress=progress, datasets=datasets_cache.get(key))
-        datasets_cache[key] = trainer.datasets
-        results.append(trainer.run())
-    return results
+    """Train every stage (from ``from_stage``), resuming what a previous attempt left.
+
+    Under torchrun (WORLD_SIZE > 1) it joins the process group when nobody did (`train_run` does).
+    """
+    created = distributed.init_from_env(cfg.device)
+    try:
+        device = resolve_device(cfg.device)
+        logger = logger or Logger()
+        results = []
+        datasets_cache: dict[str, object] = {}
+        for stage in range(from_stage, num_stages(cfg)):
+            stage_cfg = stage_config(cfg, stage)
+            key = repr(stage_cfg.dataset_params)
+            trainer = StageTrainer(cfg, stage, Path(train_root), Path(data_root), device=device, logger=logger,
+                                   progress=progress, datasets=datasets_cache.get(key))
+            datasets_cache[key] = trainer.datasets
+            results.append(trainer.run())
+        return results
+    finally:
+        distributed.shutdown(created)
