@@ -38,6 +38,13 @@ def run(args) -> int:
     from ..config import compose, parse_config
     from ..experiments import hopt
 
+    import os
+
+    from ..errors import ConfigError
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ConfigError("hopt does not run under torchrun (each rank would search on its own); start one hopt "
+                          "process per machine or GPU on a shared --storage instead")
     raw = compose(args.config, args.overrides)
     backend = args.backend or parse_config(raw).hopt_backend
     args.train_root.mkdir(parents=True, exist_ok=True)
