@@ -45,6 +45,17 @@ def gaussian_logpdf(x: torch.Tensor, mean: torch.Tensor, var: torch.Tensor) -> t
     return -0.5 * (dim * _LOG_2PI + _logdet(var, dim) + ((x - mean).square() / var).sum(-1))
 
 
+def pairwise_gaussian_logpdf(x: torch.Tensor, mean: torch.Tensor, var: torch.Tensor) -> torch.Tensor:
+    """log N(x_i; mean_j, diag var_j) for every point and every Gaussian, through matrix products.
+
+    x (..., D), mean (L, D), var (L, 1) or (L, D) -> (..., L); never builds a (..., L, D) tensor.
+    """
+    dim = x.shape[-1]
+    inv = (1.0 / var).expand(mean.shape)  # (L, D)
+    quadratic = x.square() @ inv.T - 2 * x @ (mean * inv).T + (mean.square() * inv).sum(-1)
+    return -0.5 * (dim * _LOG_2PI + _logdet(var, dim) + quadratic)
+
+
 def prototypes(mu: torch.Tensor, var: torch.Tensor, epsilon) -> tuple[torch.Tensor, torch.Tensor]:
     """Precision-weighted prototypes of support samples along axis 0: mu (S, L, D), var (S, L, V) -> (L, D), (L, V).
 
@@ -81,7 +92,7 @@ def spe_query_logits(mu: torch.Tensor, var: torch.Tensor, proto_mean: torch.Tens
         log_inv = -torch.logsumexp(dens, dim=-1)  # (S, Q)
         log_mean_inv = torch.logsumexp(log_inv, dim=0) - math.log(num_samples)  # (Q,)
         return mls + log_mean_inv[:, None]
-    dens = gaussian_logpdf(z[..., None, :], proto_mean, proto_var)  # (S, Q, L, L'): every class at z_{q,c}
+    dens = pairwise_gaussian_logpdf(z, proto_mean, proto_var)  # (S, Q, L, L'): every class at z_{q,c}
     log_inv = -torch.logsumexp(dens, dim=-1)  # (S, Q, L)
     return mls + torch.logsumexp(log_inv, dim=0) - math.log(num_samples)
 
