@@ -21,7 +21,10 @@ def pairwise(fn, params: torch.Tensor, other: torch.Tensor | None = None) -> tor
 
 
 class Criterion:
-    """``criterion(output, labels) -> (loss, {term: float})``; ``output`` is a ModelOutput."""
+    """``criterion(output, labels) -> (loss, {term: 0-dim tensor, detached})``; ``output`` is a ModelOutput.
+
+    Terms stay on the device (no host sync per step); the training loop reads them once per epoch.
+    """
 
     TERMS = ("xent", "hinge", "proxy_anchor", "proxy_nca", "multi_similarity", "prior_kld", "pfe", "hib")
 
@@ -85,13 +88,13 @@ class Criterion:
             return lm.hib(pairwise(model._scorer, params), labels)
         raise ConfigError(f"unknown criterion term {name!r}")
 
-    def __call__(self, output, labels: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        terms: dict[str, float] = {}
+    def __call__(self, output, labels: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        terms: dict[str, torch.Tensor] = {}
         total = None
         with torch.autocast(device_type=output.params.device.type, enabled=False):
             for name in self.enabled():
                 value = self.term(name, output, labels)
-                terms[name] = float(value.detach())
+                terms[name] = value.detach()
                 weighted = self.weights[name] * value
                 total = weighted if total is None else total + weighted
         if total is None:

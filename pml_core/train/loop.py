@@ -172,7 +172,7 @@ class StageTrainer:
         loader = self._train_loader(epoch)
         limit = self.cfg.trainer_params.max_steps_per_epoch
         total = min(len(loader), limit) if limit else len(loader)
-        sums: dict[str, float] = {}
+        sums: dict[str, torch.Tensor] = {}
         loss_sum = torch.zeros((), device=self.device)
         grad_norm_sum = torch.zeros((), device=self.device)  # tensors: no host sync per step
         steps = 0
@@ -186,11 +186,11 @@ class StageTrainer:
             loss, terms, grad_norm = self._step(images, labels)
             if not torch.isfinite(loss):
                 raise RunError(f"loss became {float(loss.detach())} at stage {self.stage}, epoch {epoch + 1}, step {step + 1} "
-                               f"(terms: {', '.join(f'{k}={v:.4g}' for k, v in terms.items())}); "
+                               f"(terms: {', '.join(f'{k}={float(v):.4g}' for k, v in terms.items())}); "
                                "lower the learning rate or enable gradient clipping")
             loss_sum += loss.detach()
             for key, value in terms.items():
-                sums[key] = sums.get(key, 0.0) + float(value)
+                sums[key] = sums.get(key, 0.0) + value
             grad_norm_sum += grad_norm.to(grad_norm_sum.device)
             steps += 1
             if self.progress and step % 10 == 0:
@@ -199,7 +199,7 @@ class StageTrainer:
         if steps == 0:
             raise RunError(f"stage {self.stage}: the train loader yielded no batch (dataset smaller than batch_size?)")
         stats = {"loss": float(loss_sum) / steps}
-        stats.update({key: value / steps for key, value in sums.items()})
+        stats.update({key: float(value) / steps for key, value in sums.items()})
         stats["grad_norm"] = float(grad_norm_sum) / steps
         return distributed.mean_over_ranks(stats, self.device)
 
