@@ -57,15 +57,15 @@ PARAMETER_EDITS = {"profile": '"tiny"', "method": '"pfe-arcface"', "dim": "8", "
 @pytest.fixture(scope="module")
 def tiny_reports(tmp_path_factory, data_root):
     """A tiny-profile run store with a probabilistic run (pfe-arcface, dim 8) and reports/tiny/index.html
-    next to paper_figures/tiny/, as ``./run_all.sh tiny --only table_retrieval`` writes them."""
+    next to paper_figures/tiny/, as ``./run_all.sh tiny --only table_retrieval fig_erc`` writes them."""
     from pml_core.report import run_notebooks
 
     root = tmp_path_factory.mktemp("browser")
-    status = run_notebooks.main(["--profile", "tiny", "--only", "table_retrieval", "--methods", "pfe-arcface",
+    status = run_notebooks.main(["--profile", "tiny", "--only", "table_retrieval", "fig_erc", "--methods", "pfe-arcface",
                                  "--data-root", str(data_root), "--results-root", str(root / "results"),
                                  "--reports-root", str(root / "reports"),
                                  "--figures-root", str(root / "paper_figures")])
-    assert status == 0, "table_retrieval failed in the tiny profile"
+    assert status == 0, "table_retrieval or fig_erc failed in the tiny profile"
     return root
 
 
@@ -214,6 +214,35 @@ def _click_menu(driver, menu: str, item: str) -> None:
     entry[0].click()
 
 
+def _kernel_idle(driver) -> bool:
+    """The status bar names a kernel (not "No Kernel") and says it is idle, and no dialog is open."""
+    from selenium.webdriver.common.by import By
+
+    bar = driver.find_elements(By.CSS_SELECTOR, "#jp-main-statusbar")
+    text = bar[0].text if bar else ""
+    return bool(re.search(r"Python[^|\n]*\|\s*Idle", text)) and "No Kernel" not in text and \
+        not driver.find_elements(By.CSS_SELECTOR, ".jp-Dialog")
+
+
+def _answer_kernel_dialog(driver) -> bool:
+    """If JupyterLab asks which kernel to start, pick the notebook's own (python3) and confirm; False."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    for dialog in driver.find_elements(By.CSS_SELECTOR, ".jp-Dialog"):
+        if "Select Kernel" not in dialog.text:
+            continue
+        for element in dialog.find_elements(By.TAG_NAME, "select"):
+            choices = [o.text for o in Select(element).options]
+            wanted = [c for c in choices if c.startswith("Python 3")] or [c for c in choices if "pml-kit" in c]
+            if wanted:
+                Select(element).select_by_visible_text(wanted[0])
+        buttons = [b for b in dialog.find_elements(By.CSS_SELECTOR, "button") if b.text.strip() == "Select"]
+        if buttons:
+            buttons[0].click()
+    return False
+
+
 PROMPTS_JS = """
 return [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputArea-prompt')].map(e => e.innerText.trim());
 """
@@ -241,21 +270,34 @@ return [...document.querySelectorAll('.jp-Notebook .jp-OutputArea-output img')].
 
 
 def test_quickstart_runs_in_jupyterlab(lab, browser, screenshots):
+    from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
 
     base, token, work = lab
     started = time.monotonic()
     browser.get(f"{base}/lab/tree/quickstart.ipynb?token={token}")
     _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, ".jp-Notebook .jp-CodeCell"), 180,
           "the quickstart notebook to open")
-    _wait(browser, lambda d: d.find_elements(
-        By.CSS_SELECTOR, ".jp-Notebook-ExecutionIndicator[data-status='idle']")
-        or "Idle" in d.find_element(By.CSS_SELECTOR, ".jp-StatusBar-Widget, #jp-main-statusbar").text,
-        180, "the kernel to start (idle)")
+    _wait(browser, lambda d: _kernel_idle(d) or _answer_kernel_dialog(d), 180, "the kernel to start (idle)")
+    _wait(browser, _kernel_idle, 180, "the kernel to start (idle)")
     _shot(browser, screenshots, "01_quickstart_opened")
 
-    _click_menu(browser, "Run", "Run All Cells")
     count = len(browser.execute_script(PROMPTS_JS))
+    for attempt in range(3):  # a click that lands while JupyterLab is still settling can be lost: retry
+        _click_menu(browser, "Run", "Run All Cells")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and all(p in ("[ ]:", "") for p in browser.execute_script(PROMPTS_JS)):
+            time.sleep(1)
+        if not all(p in ("[ ]:", "") for p in browser.execute_script(PROMPTS_JS)):
+            break
+        _shot(browser, screenshots, f"01_run_all_not_started_{attempt}")
+        _answer_kernel_dialog(browser)
+        if not browser.find_elements(By.CSS_SELECTOR, ".jp-Dialog"):
+            ActionChains(browser).send_keys(Keys.ESCAPE).perform()
+        _wait(browser, _kernel_idle, 120, "the kernel to be idle again")
+    else:
+        pytest.fail("Run > Run All Cells did not start any cell")
 
     def finished(driver):
         prompts = driver.execute_script(PROMPTS_JS)
@@ -345,7 +387,9 @@ def test_reports_index_links_resolve(tiny_reports, browser, screenshots):
     # the table is readable on the page itself, and every figure decodes
     cells = [td.text for td in browser.find_elements(By.CSS_SELECTOR, "table:not(.meta) td")]
     assert any(c == "pfe-arcface" for c in cells), "the retrieval table is rendered as an HTML table"
-    for img in browser.find_elements(By.TAG_NAME, "img"):
+    images = browser.find_elements(By.TAG_NAME, "img")
+    assert any("fig_erc.png" in img.get_attribute("src") for img in images), "figures are shown on the page"
+    for img in images:
         assert img.get_property("naturalWidth") > 0, img.get_attribute("src")
 
     browser.get(index.with_name("table_retrieval.html").resolve().as_uri())

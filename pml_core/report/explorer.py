@@ -230,7 +230,8 @@ class Explorer:
         run = w.Dropdown(description="run")
         ordering = w.Dropdown(options=["spread", "least-confident", "most-confident"], value=order,
                               description="order")
-        page = w.IntSlider(value=0, min=0, max=0, description="queries page", continuous_update=False)
+        page = w.IntSlider(value=0, min=0, max=0, description="page", continuous_update=False,
+                           readout_format="d")
         previous = w.Button(description="previous queries", icon="arrow-left")
         following = w.Button(description="next queries", icon="arrow-right")
         status = w.HTML()
