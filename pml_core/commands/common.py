@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
 from pathlib import Path
 
 from ..config import Config, compose, parse_config
@@ -23,6 +25,12 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--logger", default="tensorboard",
                         help="tensorboard (default) | none | wandb:<project>:<experiment>[:<group>]")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def print_json(data: dict) -> None:
+    """Print a command's result as JSON, once (on rank 0 under torchrun)."""
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(json.dumps(data, indent=2, sort_keys=True))
 
 
 def load_config(args: argparse.Namespace) -> Config:

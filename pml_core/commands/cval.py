@@ -3,10 +3,7 @@ aggregated as mean and ``<metric>_std`` (population) in ``<train-root>/metrics.j
 
 from __future__ import annotations
 
-import json
-import os
-
-from .common import add_train_arguments, load_config
+from .common import add_train_arguments, load_config, print_json
 
 
 def add_parser(subparsers) -> None:
@@ -20,6 +17,5 @@ def run(args) -> int:
 
     metrics = cross_validate(load_config(args), args.train_root, args.data_root, logger=args.logger,
                              progress=not args.no_progress)
-    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun: once
-        print(json.dumps(metrics, indent=2, sort_keys=True))
+    print_json(metrics)
     return 0

@@ -6,10 +6,7 @@ seeds, the selection score of every run and the mean / std of the best ``--best-
 
 from __future__ import annotations
 
-import json
-import os
-
-from .common import add_train_arguments, load_config
+from .common import add_train_arguments, load_config, print_json
 
 
 def add_protocol_arguments(parser) -> None:
@@ -30,6 +27,5 @@ def run(args) -> int:
 
     metrics = evaluate_seeds(load_config(args), args.train_root, args.data_root, from_seed=args.from_seed,
                              best_k=args.best_k, logger=args.logger, progress=not args.no_progress)
-    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun: once
-        print(json.dumps(metrics, indent=2, sort_keys=True))
+    print_json(metrics)
     return 0
