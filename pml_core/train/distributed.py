@@ -10,6 +10,7 @@ results are broadcast, so every rank takes the same selection and early-stopping
 from __future__ import annotations
 
 import os
+import sys
 
 import torch
 import torch.distributed as dist
@@ -31,7 +32,12 @@ def init_from_env(device_name: str = "auto") -> bool:
 
 
 def shutdown(created: bool) -> None:
+    """Leave the group this process created. On a normal exit all ranks meet first, so that none tears its
+    connections down while another still finishes its last collective (gloo then aborts the late rank);
+    when an exception is propagating (called from a ``finally``) there is no barrier, which could hang."""
     if created and dist.is_initialized():
+        if sys.exc_info()[0] is None:
+            dist.barrier()
         dist.destroy_process_group()
 
 
