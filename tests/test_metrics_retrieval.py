@@ -62,23 +62,61 @@ def test_knn_ties_smaller_index_first_and_self_exclusion():
     assert idx.tolist() == [[2, 3, 4, 1, -1]]
 
 
+def _brute_force_scores(x: torch.Tensor, sim: str) -> torch.Tensor:
+    """Full float64 similarity matrix with the diagonal (self) at -inf."""
+    x = x.double()
+    xn = torch.nn.functional.normalize(x, dim=1) if sim == "cosine" else x
+    s = -torch.cdist(x, x) ** 2 if sim == "l2" else xn @ xn.T
+    return s.fill_diagonal_(-math.inf)
+
+
 @pytest.mark.parametrize("sim", ["dot", "cosine", "l2"])
-def test_knn_chunking_is_exact_for_tiny_budgets(sim):
+def test_knn_blocking_is_exact_for_tiny_budgets(sim):
+    """Any block size (budget 1 = 1 x 1 blocks) returns a true top-k list with the true scores."""
     x, _, _ = _clustered(seed=1)
     x = x.float()
     qid = torch.arange(x.shape[0])
-    ref = knn(x, x, 7, similarity=sim, query_ids=qid)
-    for budget in (1, 1000, 10**5):
-        got = knn(x, x, 7, similarity=sim, query_ids=qid, memory_budget=budget)
-        # identical lists; scores equal up to BLAS blocking (gemv vs gemm rounding)
-        assert torch.equal(got[1], ref[1])
-        torch.testing.assert_close(got[0], ref[0], rtol=1e-5, atol=1e-4)
-    # brute force oracle (full matrix, stable sort)
-    xn = torch.nn.functional.normalize(x, dim=1) if sim == "cosine" else x
-    s = -torch.cdist(x.double(), x.double()) ** 2 if sim == "l2" else (xn @ xn.T).double()
-    s.fill_diagonal_(-math.inf)
-    oracle = torch.sort(s, dim=1, descending=True, stable=True).indices[:, :7]
-    assert (ref[1] == oracle).float().mean() > 0.99  # float32 rounding may swap near-ties only
+    oracle = _brute_force_scores(x, sim)
+    best = torch.sort(oracle, dim=1, descending=True).values[:, :7]
+    for budget in (1, 1000, 10**5, None):
+        kwargs = {} if budget is None else {"memory_budget": budget}
+        v, i = knn(x, x, 7, similarity=sim, query_ids=qid, **kwargs)
+        # the returned scores are the 7 best scores, and each is the score of the returned item;
+        # items whose scores differ by float32 rounding only (exact duplicates) may swap places
+        torch.testing.assert_close(v.double(), best, rtol=1e-5, atol=1e-4)
+        torch.testing.assert_close(oracle.gather(1, i), best, rtol=1e-5, atol=1e-4)
+        assert (i != qid[:, None]).all()
+
+
+@pytest.mark.parametrize("sim", ["dot", "l2"])
+@pytest.mark.parametrize("budget", [1, 700, 5000, None])
+def test_knn_ties_across_blocks_go_to_smaller_index(sim, budget):
+    """Small-integer vectors have exact scores in any summation order: the lists must equal a stable
+    full sort, so ties (many exact duplicates) are broken by index across blocks, in the symmetric
+    leave-one-out path and in the query -> gallery path alike."""
+    g = torch.Generator().manual_seed(5)
+    x = torch.randint(-2, 3, (90, 3), generator=g).float()
+    kwargs = {} if budget is None else {"memory_budget": budget}
+    oracle = _brute_force_scores(x, sim)
+    expected = torch.sort(oracle, dim=1, descending=True, stable=True).indices[:, :9]
+    _, loo = knn(x, x, 9, similarity=sim, query_ids=torch.arange(90), **kwargs)
+    assert torch.equal(loo, expected)
+    _, qg = knn(x.clone(), x, 9, similarity=sim, query_ids=torch.arange(90), **kwargs)  # not the same tensor
+    assert torch.equal(qg, expected)
+
+
+@pytest.mark.parametrize("dim, high", [(3, 3), (6, 4)])
+@pytest.mark.parametrize("k, budget", [(1, None), (5, None), (5, 256**2 * 5), (13, 200**2 * 5)])
+def test_knn_group_preselection_keeps_exact_ties(dim, high, k, budget):
+    """600 small-integer vectors (3-D: 125 distinct points, so block rows and group maxima tie
+    constantly): blocks of 600, 256 or 200 entries take the group-maximum pre-selection (groups of
+    8 or 4) in both the row and the column direction, and must still equal a stable full sort."""
+    g = torch.Generator().manual_seed(dim + k)
+    x = torch.randint(-high + 1, high, (600, dim), generator=g).float()
+    kwargs = {} if budget is None else {"memory_budget": budget}
+    expected = torch.sort(_brute_force_scores(x, "dot"), dim=1, descending=True, stable=True).indices[:, :k]
+    _, got = knn(x, x, k, similarity="dot", query_ids=torch.arange(600), **kwargs)
+    assert torch.equal(got, expected)
 
 
 def test_retrieval_chunking_is_identical_for_tiny_budget():

@@ -1,8 +1,9 @@
 """Exact, memory-bounded k-nearest-neighbour search on tensors (REFERENCE.md 6.2).
 
-Queries are processed in chunks; each chunk scores against the whole gallery with one matrix
-product, so memory is ``chunk x G`` (never ``N x N``) and the chunk size follows from a byte budget.
-Everything runs on the tensors' own device.
+The score matrix is never formed whole: it is computed one square block of queries x gallery items
+at a time (one matrix product per block; the block edge follows from the device and a byte budget),
+and every query keeps a running top-k over the blocks. A leave-one-out search of a set against
+itself scores each pair once. Everything runs on the tensors' own device.
 
 Similarities (higher = closer):
 * ``"dot"``    ``<a, b>``
@@ -10,6 +11,7 @@ Similarities (higher = closer):
 * ``"l2"``     ``-|a - b|^2`` (negative squared Euclidean distance)
 * a callable ``fn(a (c, P), b (G, P)) -> (c, G)`` computing a pairwise score matrix (e.g.
   :func:`isotropic_gaussian_mls`), which makes any matrix-computable scorer an *exact* search.
+  A callable with ``fn(a, b) == fn(b, a).T`` may say so with the attribute ``fn.symmetric = True``.
 
 Tie-breaking (deterministic, documented): equal scores are ordered by increasing gallery index,
 both inside the returned list and at its cut-off (the item with the smaller index is kept).
@@ -29,29 +31,18 @@ __all__ = [
     "DEFAULT_MEMORY_BUDGET",
     "SIMILARITIES",
     "Similarity",
-    "chunk_rows",
+    "block_edge",
     "knn",
     "rerank",
     "isotropic_gaussian_mls",
     "pairwise_from_scorer",
 ]
 
-#: Default bytes for the per-chunk score matrix and its temporaries.
+#: Default bytes for one score block and its temporaries.
 DEFAULT_MEMORY_BUDGET = 256 * 2**20
 
 PairwiseFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Similarity = Union[str, PairwiseFn]
-
-
-def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return a @ b.T
-
-
-def _neg_sq_l2(a: torch.Tensor, b: torch.Tensor, b_sq: torch.Tensor | None = None) -> torch.Tensor:
-    if b_sq is None:
-        b_sq = (b * b).sum(1)
-    d = (a * a).sum(1, keepdim=True) + b_sq[None, :] - 2.0 * (a @ b.T)
-    return -d.clamp_min_(0.0)
 
 
 SIMILARITIES = ("dot", "cosine", "l2")
@@ -76,6 +67,9 @@ def isotropic_gaussian_mls(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return d2.add_(t.log_(), alpha=dim / 2).neg_()
 
 
+isotropic_gaussian_mls.symmetric = True  # lets a leave-one-out search score each pair once
+
+
 def pairwise_from_scorer(score_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
                          block: int = 1024) -> PairwiseFn:
     """Turn a broadcasting scorer ``score_fn((Q,1,P), (Q,K,P)) -> (Q,K)`` into a pairwise matrix fn.
@@ -93,15 +87,17 @@ def pairwise_from_scorer(score_fn: Callable[[torch.Tensor, torch.Tensor], torch.
     return fn
 
 
-def chunk_rows(num_gallery: int, k: int, element_size: int, memory_budget: int,
-               extra_per_row: int = 0) -> int:
-    """Number of query rows per chunk so that the chunk's score matrix fits in ``memory_budget``.
+#: Edge of a square score block: 2048 x 2048 float32 (16 MB) stays in a CPU's last-level cache, so
+#: the top-k and the elementwise passes of a scorer read it from cache; accelerators take larger blocks.
+BLOCK_EDGE = {"cpu": 2048}
+DEFAULT_BLOCK_EDGE = 8192
 
-    A row costs ``num_gallery * (element_size + 1)`` bytes (scores + a comparison mask) plus the top-k
-    buffers; at least one row is always processed.
-    """
-    per_row = num_gallery * (element_size + 1) + (k + 1) * (element_size + 8) * 2 + extra_per_row
-    return max(1, int(memory_budget // max(per_row, 1)))
+
+def block_edge(device: torch.device, element_size: int, memory_budget: int) -> int:
+    """Edge of the square score blocks: the device's default, shrunk until a block fits the budget."""
+    edge = BLOCK_EDGE.get(device.type, DEFAULT_BLOCK_EDGE)
+    fit = int(math.isqrt(max(1, memory_budget // (element_size + 1))))
+    return max(1, min(edge, fit))
 
 
 def _sort_ties_by_index(vals: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -112,36 +108,126 @@ def _sort_ties_by_index(vals: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Te
     return vals.gather(1, o), idx.gather(1, o)
 
 
-def _topk_deterministic(s: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Top ``k`` of each row of ``s`` (c, G) with ties at the cut-off resolved towards small indices."""
-    g = s.shape[1]
-    kk = min(k + 1, g)
-    vals, idx = torch.topk(s, kk, dim=1, largest=True, sorted=True)
-    if kk > k:
-        # A tie straddles the cut-off only if the (k+1)-th value equals the k-th one.
-        bad = vals[:, k] == vals[:, k - 1]
-        vals, idx = vals[:, :k], idx[:, :k]
-        if bool(bad.any()):
-            rows = bad.nonzero().squeeze(1)
-            sv, si = torch.sort(s[rows], dim=1, descending=True, stable=True)
-            vals = vals.clone()
-            idx = idx.clone()
-            vals[rows], idx[rows] = sv[:, :k], si[:, :k]
-    return _sort_ties_by_index(vals, idx)
+def _topk_set(s: torch.Tensor, k: int, index: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``k`` best entries of each row of ``s (c, w)``, in no particular order: ``(c, min(k, w))`` each.
+
+    ``index (c, w)`` gives each entry's gallery index (default: its column). Ties at the cut-off go
+    to the smaller index: a row is sorted in full when its (k+1)-th best equals its k-th best.
+    """
+    c, w = s.shape
+    if index is None:
+        index = torch.arange(w, device=s.device).expand(c, w)
+    if k >= w:
+        return s, index
+    vals, pos = torch.topk(s, k + 1, dim=1, largest=True, sorted=True)
+    tie = (vals[:, k] == vals[:, k - 1]).nonzero().squeeze(1)
+    vals, idx = vals[:, :k], index.gather(1, pos[:, :k])
+    if tie.numel():
+        tv, ti = _sort_ties_by_index(s[tie], index[tie])
+        vals[tie], idx[tie] = tv[:, :k], ti[:, :k]
+    return vals, idx
 
 
-def _prepare(similarity: Similarity, queries: torch.Tensor, gallery: torch.Tensor):
-    """Return (queries', gallery', chunk_fn) with per-gallery work done once."""
-    if callable(similarity):
-        return queries, gallery, similarity
-    if similarity == "dot":
-        return queries, gallery, _dot
-    if similarity == "cosine":
-        return F.normalize(queries, dim=1), F.normalize(gallery, dim=1), _dot
-    if similarity == "l2":
-        g_sq = (gallery * gallery).sum(1)
-        return queries, gallery, lambda a, b: _neg_sq_l2(a, b, g_sq)
-    raise ConfigError(f"unknown similarity {similarity!r}; use one of {', '.join(SIMILARITIES)} or a callable.")
+def _group_size(width: int, k: int) -> int:
+    """Entries per group of the group-maximum pre-selection (1 = none): a divisor of ``width``
+    leaving at least ``4 (k + 1)`` groups."""
+    for group in (16, 8, 4, 2):
+        if width % group == 0 and width // group >= 4 * (k + 1):
+            return group
+    return 1
+
+
+def _block_topk(s: torch.Tensor, k: int, columns: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exact top-k set of every row of a score block ``s (r, c)``, or of every column if ``columns``.
+
+    Entries ``j, j + m, j + 2m, ...`` of a row (``m = width / group``) form a group. A top-k entry
+    lies in one of the k groups with the largest maxima unless the (k+1)-th largest maximum ties
+    the k-th (then the row is searched in full), so the top-k runs on ``k x group`` gathered
+    entries instead of the whole row. The group maxima reduce over contiguous slabs, and the column
+    case reads ``s`` in place, without a transposed copy. Returns ``(rows or columns, k')`` each.
+    """
+    rows = s.T if columns else s
+    n, width = rows.shape
+    group = _group_size(width, k)
+    if group == 1:
+        return _topk_set(rows, k)
+    m = width // group
+    gmax = s.reshape(group, m, n).amax(0).T if columns else s.reshape(n, group, m).amax(1)  # (n, m)
+    top_v, top_g = torch.topk(gmax, k + 1, dim=1, largest=True, sorted=True)
+    cols = (top_g[:, :k, None] + m * torch.arange(group, device=s.device)).flatten(1)  # (n, k * group)
+    vals, idx = _topk_set(rows.gather(1, cols), k, cols)
+    tie = (top_v[:, k] == top_v[:, k - 1]).nonzero().squeeze(1)
+    if tie.numel():
+        vals[tie], idx[tie] = _topk_set(rows[tie], k)
+    return vals, idx
+
+
+class _RunningTopK:
+    """Best ``k`` (value, gallery index) per query row, merged block by block, sorted.
+
+    Each block contributes its own exact top-k (ties towards small indices); the union of those
+    holds the global top-k, which one sort by (value desc, index asc) recovers.
+    """
+
+    def __init__(self, k: int):
+        self.k = k
+        self.vals: torch.Tensor | None = None
+        self.idx: torch.Tensor | None = None
+
+    def add(self, scores: torch.Tensor, offset: int, columns: bool = False) -> None:
+        """Merge the top-k of a score block ``(c, b)`` whose column 0 is gallery item ``offset``
+        (``columns``: the block's columns are the queries and its row 0 is item ``offset``)."""
+        v, i = _block_topk(scores, self.k, columns)
+        i = i + offset
+        if self.vals is not None:
+            v, i = torch.cat([self.vals, v], 1), torch.cat([self.idx, i], 1)
+        v, i = _sort_ties_by_index(v, i)
+        self.vals, self.idx = v[:, :self.k], i[:, :self.k]
+
+
+class _BlockScorer:
+    """Score blocks ``(c, b)`` of one similarity, written into a reused buffer where possible."""
+
+    def __init__(self, similarity: Similarity, queries: torch.Tensor, gallery: torch.Tensor):
+        self.fn = similarity if callable(similarity) else None
+        self.kind = None if callable(similarity) else similarity
+        if self.kind not in (None, *SIMILARITIES):
+            raise ConfigError(f"unknown similarity {similarity!r}; use one of {', '.join(SIMILARITIES)} or a callable.")
+        if self.kind == "cosine":
+            same = queries is gallery
+            queries = F.normalize(queries, dim=1)
+            gallery = queries if same else F.normalize(gallery, dim=1)
+        self.queries, self.gallery = queries, gallery
+        if self.kind == "l2":
+            self.q_sq, self.g_sq = (queries * queries).sum(1), (gallery * gallery).sum(1)
+        self._buf = torch.empty(0, dtype=queries.dtype, device=queries.device)
+
+    @property
+    def symmetric(self) -> bool:
+        """``score(a, b) == score(b, a)`` (a callable declares it with ``fn.symmetric = True``)."""
+        return self.fn is None or bool(getattr(self.fn, "symmetric", False))
+
+    def __call__(self, q0: int, q1: int, g0: int, g1: int) -> torch.Tensor:
+        a, b = self.queries[q0:q1], self.gallery[g0:g1]
+        if self.fn is not None:
+            return self.fn(a, b)
+        size = (q1 - q0) * (g1 - g0)
+        if self._buf.numel() < size:
+            self._buf = torch.empty(size, dtype=a.dtype, device=a.device)
+        out = torch.mm(a, b.T, out=self._buf[:size].view(q1 - q0, g1 - g0))
+        if self.kind == "l2":  # -(|a|^2 + |b|^2 - 2 a.b), clamped at 0 like a distance
+            out.mul_(-2).add_(self.q_sq[q0:q1, None]).add_(self.g_sq[None, g0:g1]).clamp_min_(0).neg_()
+        return out
+
+
+def _mask_self(s: torch.Tensor, query_ids: torch.Tensor | None, q0: int, g0: int) -> None:
+    """Set ``s[r, query_ids[q0 + r] - g0] = -inf`` where that column lies inside the block."""
+    if query_ids is None:
+        return
+    col = query_ids[q0:q0 + s.shape[0]] - g0
+    r = ((col >= 0) & (col < s.shape[1])).nonzero().squeeze(1)
+    if r.numel():
+        s[r, col[r]] = -math.inf
 
 
 def knn(queries: torch.Tensor, gallery: torch.Tensor, k: int, *, similarity: Similarity = "cosine",
@@ -149,13 +235,19 @@ def knn(queries: torch.Tensor, gallery: torch.Tensor, k: int, *, similarity: Sim
         backend: str = "torch") -> tuple[torch.Tensor, torch.Tensor]:
     """Exact top-``k`` gallery items for every query, most similar first.
 
+    The score matrix is formed one square block at a time (:func:`block_edge`), and each query keeps
+    a running top-k over the gallery blocks. When ``queries is gallery`` (the same tensor), the
+    similarity is symmetric and each query excludes at most itself (``query_ids`` None or
+    ``arange``), every pair is scored once and serves both of its items: half the products of a
+    leave-one-out search.
+
     Args:
         queries: ``(Q, P)``; gallery: ``(G, P)`` (same device and dtype).
         k: neighbours per query (capped at ``G``).
         similarity: ``"dot" | "cosine" | "l2"`` or a pairwise callable (see module doc).
         query_ids: ``(Q,)`` long, the gallery index of each query itself (excluded from its list),
             or -1 when the query is not in the gallery.
-        memory_budget: bytes allowed for one chunk's score matrix and temporaries.
+        memory_budget: bytes allowed for one score block and its temporaries.
         backend: ``"torch"`` (exact, deterministic ties) or ``"faiss"`` (IndexFlatIP/L2 on CPU,
             ties at the cut-off not guaranteed; only for the three named similarities).
 
@@ -175,27 +267,50 @@ def knn(queries: torch.Tensor, gallery: torch.Tensor, k: int, *, similarity: Sim
         return _knn_faiss(queries, gallery, k, similarity, query_ids)
     if backend != "torch":
         raise ConfigError(f"unknown knn backend {backend!r}; use 'torch' or 'faiss'.")
-    q, g, fn = _prepare(similarity, queries, gallery)
-    # a pairwise callable may hold ~3 matrices of the chunk's size at once (e.g. MLS: scores, variances)
+    scorer = _BlockScorer(similarity, queries, gallery)
+    # a pairwise callable may hold ~3 matrices of the block's size at once (e.g. MLS: scores, variances)
     temporaries = 3 if callable(similarity) else 1
-    rows = chunk_rows(num_g, k, max(q.element_size(), 4) * temporaries, memory_budget)
-    out_v, out_i = [], []
-    for start in range(0, num_q, rows):
-        s = fn(q[start:start + rows], g)
-        if query_ids is not None:
-            qid = query_ids[start:start + rows]
-            has = qid >= 0
-            if bool(has.any()):
-                r = has.nonzero().squeeze(1)
-                s[r, qid[r]] = -math.inf
-        v, i = _topk_deterministic(s, k)
-        if query_ids is not None:
-            bad = torch.isneginf(v) & (i == query_ids[start:start + rows, None])
-            i = i.masked_fill(bad, -1)
-        out_v.append(v)
-        out_i.append(i)
-        del s
-    return torch.cat(out_v), torch.cat(out_i)
+    edge = block_edge(device, max(queries.element_size(), 4) * temporaries, memory_budget)
+    symmetric = (queries is gallery and scorer.symmetric
+                 and (query_ids is None or torch.equal(query_ids, torch.arange(num_q, device=query_ids.device))))
+    starts = list(range(0, num_q, edge))
+    if symmetric:
+        lists = _search_symmetric(scorer, num_q, k, edge, exclude_self=query_ids is not None)
+    else:
+        lists = [_search_rows(scorer, q0, min(num_q, q0 + edge), num_g, k, edge, query_ids) for q0 in starts]
+    v = torch.cat([t.vals for t in lists])
+    i = torch.cat([t.idx for t in lists])
+    if query_ids is not None:
+        i = i.masked_fill(torch.isneginf(v) & (i == query_ids[:, None]), -1)
+    return v, i
+
+
+def _search_rows(scorer: _BlockScorer, q0: int, q1: int, num_g: int, k: int, edge: int,
+                 query_ids: torch.Tensor | None) -> _RunningTopK:
+    """Top-k of queries ``q0:q1`` over every gallery block."""
+    best = _RunningTopK(k)
+    for g0 in range(0, num_g, edge):
+        s = scorer(q0, q1, g0, min(num_g, g0 + edge))
+        _mask_self(s, query_ids, q0, g0)
+        best.add(s, g0)
+    return best
+
+
+def _search_symmetric(scorer: _BlockScorer, n: int, k: int, edge: int, exclude_self: bool) -> list[_RunningTopK]:
+    """Leave-one-out top-k of a set against itself: block (a, b) with b >= a serves rows a and b."""
+    starts = list(range(0, n, edge))
+    best = [_RunningTopK(k) for _ in starts]
+    for a, a0 in enumerate(starts):
+        a1 = min(n, a0 + edge)
+        for b in range(a, len(starts)):
+            b0 = starts[b]
+            s = scorer(a0, a1, b0, min(n, b0 + edge))
+            if b == a and exclude_self:
+                s.fill_diagonal_(-math.inf)
+            best[a].add(s, b0)
+            if b != a:
+                best[b].add(s, a0, columns=True)
+    return best
 
 
 def _knn_faiss(queries, gallery, k, similarity, query_ids):

@@ -208,8 +208,10 @@ class _Engine:
         n = self.x.shape[0]
         pos = torch.full((n,), -1, dtype=torch.long, device=self.x.device)
         pos[g_ids] = torch.arange(g_ids.numel(), device=self.x.device)
-        v, i = knn(self.x[q_ids], self.x[g_ids], k, similarity=self.similarity, query_ids=pos[q_ids],
-                   memory_budget=self.budget, backend=self.backend)
+        queries = self.x[q_ids]
+        same = q_ids.numel() == g_ids.numel() and torch.equal(q_ids, g_ids)  # leave-one-out: score pairs once
+        v, i = knn(queries, queries if same else self.x[g_ids], k, similarity=self.similarity,
+                   query_ids=pos[q_ids], memory_budget=self.budget, backend=self.backend)
         gi = torch.where(i >= 0, g_ids[i.clamp_min(0)], torch.full_like(i, -1))
         if gi.shape[1] < k:
             pad = k - gi.shape[1]
@@ -412,7 +414,7 @@ def retrieval_metrics(embeddings, labels, confidences=None, *, recall_k: Sequenc
             ``rerank_fn(query (Q,1,P), candidates (Q,K,P)) -> (Q,K)`` on ``embeddings``.
         modes: ``(N, D)`` search vectors for the candidates (default: ``embeddings``).
         candidate_similarity: similarity of the candidate search (the reference: ``"l2"``).
-        memory_budget: bytes per search chunk. backend: ``"torch"`` or ``"faiss"``.
+        memory_budget: bytes per score block. backend: ``"torch"`` or ``"faiss"``.
         device: where to compute (default: the embeddings' device).
         filter_out_prefetch: neighbour-list length multiplier used when filter-out bins are requested.
 
