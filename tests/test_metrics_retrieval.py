@@ -12,6 +12,7 @@ from pml_core.metrics import (
     filter_out_curves,
     isotropic_gaussian_mls,
     knn,
+    knn_per_part,
     pairwise_from_scorer,
     retrieval_erc_curves,
     retrieval_metrics,
@@ -119,6 +120,29 @@ def test_knn_group_preselection_keeps_exact_ties(dim, high, k, budget):
     assert torch.equal(got, expected)
 
 
+@pytest.mark.parametrize("budget", [None, 700])
+@pytest.mark.parametrize("same_tensor", [True, False])
+def test_knn_per_part_equals_a_search_of_each_part(budget, same_tensor):
+    """Parts (one empty, one narrower than k) give the lists of a separate search of each part,
+    for the symmetric leave-one-out path and the query -> gallery path, with exact ties."""
+    g = torch.Generator().manual_seed(11)
+    x = torch.randint(-2, 3, (120, 3), generator=g).float()
+    ends = [30, 30, 33, 90, 120]
+    kwargs = {} if budget is None else {"memory_budget": budget}
+    queries = x if same_tensor else x.clone()
+    v, i = knn_per_part(queries, x, 6, ends, similarity="dot", query_ids=torch.arange(120), **kwargs)
+    assert v.shape == i.shape == (120, 5, 6)
+    for p, (g0, g1) in enumerate(zip([0] + ends[:-1], ends)):
+        own = torch.arange(120) - g0
+        own[(own < 0) | (own >= g1 - g0)] = -1
+        ev, ei = knn(x, x[g0:g1], 6, similarity="dot", query_ids=own)
+        ei = torch.where(ei >= 0, ei + g0, -1)
+        width = ei.shape[1]
+        assert torch.equal(i[:, p, :width], ei), p
+        assert torch.equal(v[:, p, :width], ev), p
+        assert (i[:, p, width:] == -1).all() and torch.isneginf(v[:, p, width:]).all()
+
+
 def test_retrieval_chunking_is_identical_for_tiny_budget():
     x, y, c = _clustered(seed=2)
     a = retrieval_metrics(x, y, c, num_filter_out_bins=4)
@@ -196,12 +220,12 @@ def _brute_subset(x, y, c, kept, **kw):
     return retrieval_metrics(x[idx], y[idx], c[idx], **kw)
 
 
-@pytest.mark.parametrize("prefetch", [1.0, 2.0, 50.0])
-def test_filter_out_equals_brute_force_recomputation(prefetch):
+@pytest.mark.parametrize("budget", [None, 3000])
+def test_filter_out_equals_brute_force_recomputation(budget):
     x, y, c = _clustered(n_classes=50, seed=5)
     c = torch.round(c * 20) / 20  # tied confidences: ties are all kept
     bins = 10
-    res = retrieval_metrics(x, y, c, num_filter_out_bins=bins, filter_out_prefetch=prefetch)
+    res = retrieval_metrics(x, y, c, num_filter_out_bins=bins, **({} if budget is None else {"memory_budget": budget}))
     sorted_c = torch.sort(c).values
     for f in np.linspace(0, 0.9, bins):
         kept = c >= sorted_c[round((len(c) - 1) * f)]
@@ -213,6 +237,27 @@ def test_filter_out_equals_brute_force_recomputation(prefetch):
             assert (math.isnan(v) and math.isnan(got)) or got == pytest.approx(v, abs=1e-12), (f, k)
     fr, curves = filter_out_curves(x, y, c, num_bins=bins)
     assert fr.shape == (bins,) and curves["mapr"][0] == pytest.approx(res["mapr"])
+
+
+@pytest.mark.filterwarnings("ignore:no query has a relevant gallery item")
+@pytest.mark.parametrize("backend", ["torch", "faiss"])
+def test_filter_out_in_the_query_gallery_protocol_equals_brute_force(backend):
+    if backend == "faiss":
+        pytest.importorskip("faiss")
+    x, y, c = _clustered(n_classes=60, seed=8, dup=False)
+    x = x.float()
+    is_query = torch.rand(x.shape[0], generator=torch.Generator().manual_seed(1)) < 0.4
+    res = retrieval_metrics(x, y, c, query_mask=is_query, num_filter_out_bins=6, backend=backend)
+    sorted_c = torch.sort(c).values
+    for f in np.linspace(0, 0.9, 6):
+        kept = c >= sorted_c[round((len(c) - 1) * f)]
+        idx = kept.nonzero().squeeze(1)
+        if not is_query[idx].any() or is_query[idx].all() or torch.unique(y[idx]).numel() < 2:
+            continue
+        brute = retrieval_metrics(x[idx], y[idx], c[idx], query_mask=is_query[idx])
+        for k, v in brute.items():
+            got = res[f"filter-out/{f:.3f}/{k}"]
+            assert (math.isnan(v) and math.isnan(got)) or got == pytest.approx(v, abs=1e-9), (f, k)
 
 
 def test_filter_out_with_reranking_equals_brute_force():

@@ -3,7 +3,7 @@
 Functions of tensors; they know nothing of models or training loops. See ``docs/metrics.md``.
 """
 
-from .knn import DEFAULT_MEMORY_BUDGET, isotropic_gaussian_mls, knn, pairwise_from_scorer, rerank
+from .knn import DEFAULT_MEMORY_BUDGET, isotropic_gaussian_mls, knn, knn_per_part, pairwise_from_scorer, rerank
 from .quality import quality_scc, spearman
 from .retrieval import (
     ALL_METRICS,
@@ -27,6 +27,7 @@ __all__ = [
     "filter_out_fractions",
     "isotropic_gaussian_mls",
     "knn",
+    "knn_per_part",
     "pairwise_from_scorer",
     "quality_scc",
     "rerank",

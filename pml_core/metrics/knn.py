@@ -33,6 +33,8 @@ __all__ = [
     "Similarity",
     "block_edge",
     "knn",
+    "knn_per_part",
+    "merge_parts",
     "rerank",
     "isotropic_gaussian_mls",
     "pairwise_from_scorer",
@@ -129,44 +131,56 @@ def _topk_set(s: torch.Tensor, k: int, index: torch.Tensor | None = None) -> tup
 
 
 def _group_size(width: int, k: int) -> int:
-    """Entries per group of the group-maximum pre-selection (1 = none): a divisor of ``width``
+    """Entries per group of the group-maximum pre-selection (1 = none): near ``sqrt(width / k)``,
+    which balances the top-k over the group maxima against the one over the gathered groups, and
     leaving at least ``4 (k + 1)`` groups."""
-    for group in (16, 8, 4, 2):
-        if width % group == 0 and width // group >= 4 * (k + 1):
-            return group
-    return 1
+    group = min(32, int(math.sqrt(width / max(k, 1))), width // (4 * (k + 1)))
+    return max(group, 1)
 
 
-def _block_topk(s: torch.Tensor, k: int, columns: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """Exact top-k set of every row of a score block ``s (r, c)``, or of every column if ``columns``.
+#: Index of the filler entries (score -inf) that pad a candidate row: above every gallery index.
+_FILLER = 2**62
 
-    Entries ``j, j + m, j + 2m, ...`` of a row (``m = width / group``) form a group. A top-k entry
-    lies in one of the k groups with the largest maxima unless the (k+1)-th largest maximum ties
-    the k-th (then the row is searched in full), so the top-k runs on ``k x group`` gathered
-    entries instead of the whole row. The group maxima reduce over contiguous slabs, and the column
-    case reads ``s`` in place, without a transposed copy. Returns ``(rows or columns, k')`` each.
+
+def _block_candidates(s: torch.Tensor, k: int, columns: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """A few entries of every row of a score block ``s (r, c)`` (of every column if ``columns``)
+    that include the row's exact top-k: ``(values, column indices)``, ``(rows or columns, w)`` each.
+
+    Entries ``j, j + m, j + 2m, ...`` of a row's first ``m x group`` entries form a group; the
+    remaining ``width mod group`` entries are always candidates. A top-k entry lies in one of the k
+    groups with the largest maxima (or in that tail) unless the (k+1)-th largest maximum ties the
+    k-th; such rows get their exact top-k instead, padded with -inf fillers. The group maxima reduce
+    over contiguous slabs, and the column case reads ``s`` in place, without a transposed copy.
     """
     rows = s.T if columns else s
     n, width = rows.shape
     group = _group_size(width, k)
     if group == 1:
-        return _topk_set(rows, k)
+        return rows.clone(), torch.arange(width, device=s.device).expand(n, width)  # a copy: ``s`` is reused
     m = width // group
-    gmax = s.reshape(group, m, n).amax(0).T if columns else s.reshape(n, group, m).amax(1)  # (n, m)
+    body = m * group
+    if columns:
+        gmax = s[:body].view(group, m, n).amax(0).T  # (n, m)
+    else:
+        gmax = s[:, :body].unflatten(1, (group, m)).amax(1)
     top_v, top_g = torch.topk(gmax, k + 1, dim=1, largest=True, sorted=True)
     cols = (top_g[:, :k, None] + m * torch.arange(group, device=s.device)).flatten(1)  # (n, k * group)
-    vals, idx = _topk_set(rows.gather(1, cols), k, cols)
+    if body < width:
+        cols = torch.cat([cols, torch.arange(body, width, device=s.device).expand(n, -1)], 1)
+    vals = rows.gather(1, cols)
     tie = (top_v[:, k] == top_v[:, k - 1]).nonzero().squeeze(1)
     if tie.numel():
-        vals[tie], idx[tie] = _topk_set(rows[tie], k)
-    return vals, idx
+        tv, ti = _topk_set(rows[tie], k)
+        vals[tie] = torch.cat([tv, tv.new_full((tie.numel(), vals.shape[1] - k), -math.inf)], 1)
+        cols[tie] = torch.cat([ti, ti.new_full((tie.numel(), cols.shape[1] - k), _FILLER)], 1)
+    return vals, cols
 
 
 class _RunningTopK:
-    """Best ``k`` (value, gallery index) per query row, merged block by block, sorted.
+    """Best ``k`` (value, gallery index) per query row, merged block by block.
 
-    Each block contributes its own exact top-k (ties towards small indices); the union of those
-    holds the global top-k, which one sort by (value desc, index asc) recovers.
+    Each block's candidates include its exact top-k (ties towards small indices), so the running
+    set and a block's candidates together hold the top-k of both, which :func:`_topk_set` keeps.
     """
 
     def __init__(self, k: int):
@@ -175,14 +189,17 @@ class _RunningTopK:
         self.idx: torch.Tensor | None = None
 
     def add(self, scores: torch.Tensor, offset: int, columns: bool = False) -> None:
-        """Merge the top-k of a score block ``(c, b)`` whose column 0 is gallery item ``offset``
+        """Merge a score block ``(c, b)`` whose column 0 is gallery item ``offset``
         (``columns``: the block's columns are the queries and its row 0 is item ``offset``)."""
-        v, i = _block_topk(scores, self.k, columns)
+        v, i = _block_candidates(scores, self.k, columns)
         i = i + offset
         if self.vals is not None:
             v, i = torch.cat([self.vals, v], 1), torch.cat([self.idx, i], 1)
-        v, i = _sort_ties_by_index(v, i)
-        self.vals, self.idx = v[:, :self.k], i[:, :self.k]
+        self.vals, self.idx = _topk_set(v, self.k, i)
+
+    def result(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(values, indices)`` sorted by descending value, equal values by ascending index."""
+        return _sort_ties_by_index(self.vals, self.idx)
 
 
 class _BlockScorer:
@@ -255,61 +272,120 @@ def knn(queries: torch.Tensor, gallery: torch.Tensor, k: int, *, similarity: Sim
         ``scores (Q, k')`` and ``indices (Q, k')`` with ``k' = min(k, G)``; rows with fewer valid
         items (self excluded) are padded with index -1 and score -inf.
     """
+    v, i = knn_per_part(queries, gallery, k, [gallery.shape[0]], similarity=similarity, query_ids=query_ids,
+                        memory_budget=memory_budget, backend=backend)
+    return v[:, 0], i[:, 0]
+
+
+def knn_per_part(queries: torch.Tensor, gallery: torch.Tensor, k: int, part_ends: list[int], *,
+                 similarity: Similarity = "cosine", query_ids: torch.Tensor | None = None,
+                 memory_budget: int = DEFAULT_MEMORY_BUDGET, backend: str = "torch"
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exact top-``k`` of every query within each part of a gallery cut into consecutive parts.
+
+    Part ``s`` is ``gallery[part_ends[s - 1]:part_ends[s]]`` (``part_ends`` increasing, the last one
+    ``G``). The top-k of any union of parts is the top-k of their lists merged, so one search serves
+    nested subsets such as the filter-out bins. Arguments as :func:`knn`.
+
+    Returns:
+        ``scores (Q, S, k')`` and ``indices (Q, S, k')`` (gallery indices) with ``k' = min(k, G)``,
+        each part's list sorted (ties by index) and padded with index -1 and score -inf.
+    """
     if queries.ndim != 2 or gallery.ndim != 2:
         raise ConfigError(f"knn expects 2-D queries and gallery, got {tuple(queries.shape)} and {tuple(gallery.shape)}.")
     num_q, num_g = queries.shape[0], gallery.shape[0]
+    ends = [int(e) for e in part_ends]
+    if not ends or ends[-1] != num_g or any(b < a for a, b in zip(ends, ends[1:])) or ends[0] < 0:
+        raise ConfigError(f"part_ends must increase and end at the gallery size {num_g}, got {ends[:8]}.")
     k = min(int(k), num_g)
     device = queries.device
+    out_v = torch.full((num_q, len(ends), max(k, 0)), -math.inf, dtype=queries.dtype, device=device)
+    out_i = torch.full((num_q, len(ends), max(k, 0)), -1, dtype=torch.long, device=device)
     if k <= 0 or num_q == 0:
-        return (torch.empty(num_q, max(k, 0), dtype=queries.dtype, device=device),
-                torch.empty(num_q, max(k, 0), dtype=torch.long, device=device))
+        return out_v, out_i
     if backend == "faiss":
-        return _knn_faiss(queries, gallery, k, similarity, query_ids)
+        for p, (g0, g1) in enumerate(zip([0] + ends[:-1], ends)):
+            if g1 > g0:
+                own = None if query_ids is None else torch.where(query_ids >= g0, query_ids - g0, -1)
+                v, i = _knn_faiss(queries, gallery[g0:g1], min(k, g1 - g0), similarity, own)
+                out_v[:, p, :v.shape[1]], out_i[:, p, :i.shape[1]] = v, torch.where(i >= 0, i + g0, -1)
+        return out_v, out_i
     if backend != "torch":
         raise ConfigError(f"unknown knn backend {backend!r}; use 'torch' or 'faiss'.")
     scorer = _BlockScorer(similarity, queries, gallery)
     # a pairwise callable may hold ~3 matrices of the block's size at once (e.g. MLS: scores, variances)
     temporaries = 3 if callable(similarity) else 1
     edge = block_edge(device, max(queries.element_size(), 4) * temporaries, memory_budget)
+    g_starts, part_of = _part_blocks(ends, edge)
     symmetric = (queries is gallery and scorer.symmetric
                  and (query_ids is None or torch.equal(query_ids, torch.arange(num_q, device=query_ids.device))))
-    starts = list(range(0, num_q, edge))
     if symmetric:
-        lists = _search_symmetric(scorer, num_q, k, edge, exclude_self=query_ids is not None)
+        q_starts, lists = g_starts, _search_symmetric(scorer, g_starts, part_of, k, exclude_self=query_ids is not None)
     else:
-        lists = [_search_rows(scorer, q0, min(num_q, q0 + edge), num_g, k, edge, query_ids) for q0 in starts]
-    v = torch.cat([t.vals for t in lists])
-    i = torch.cat([t.idx for t in lists])
+        q_starts = list(range(0, num_q, edge))
+        lists = [_search_rows(scorer, q0, min(num_q, q0 + edge), g_starts, part_of, k, query_ids) for q0 in q_starts]
+    for q0, per_part in zip(q_starts, lists):
+        for p, best in per_part.items():
+            v, i = best.result()
+            out_v[q0:q0 + v.shape[0], p, :v.shape[1]] = v
+            out_i[q0:q0 + v.shape[0], p, :v.shape[1]] = i
     if query_ids is not None:
-        i = i.masked_fill(torch.isneginf(v) & (i == query_ids[:, None]), -1)
-    return v, i
+        out_i.masked_fill_(torch.isneginf(out_v) & (out_i == query_ids[:, None, None]), -1)
+    return out_v, out_i
 
 
-def _search_rows(scorer: _BlockScorer, q0: int, q1: int, num_g: int, k: int, edge: int,
-                 query_ids: torch.Tensor | None) -> _RunningTopK:
-    """Top-k of queries ``q0:q1`` over every gallery block."""
-    best = _RunningTopK(k)
-    for g0 in range(0, num_g, edge):
-        s = scorer(q0, q1, g0, min(num_g, g0 + edge))
+def merge_parts(scores: torch.Tensor, indices: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-``k`` of the union of parts from per-part lists ``(Q, S, k0)`` (as :func:`knn_per_part`
+    returns them): ``(Q, k)`` each, sorted by descending score, ties by index, padding (-1) last."""
+    q = scores.shape[0]
+    v, i = scores.reshape(q, -1), indices.reshape(q, -1)
+    if scores.shape[1] > 1:
+        i = torch.where(i >= 0, i, _FILLER)
+        v, i = _sort_ties_by_index(*_topk_set(v, k, i))
+        i = torch.where(i == _FILLER, -1, i)
+    return v[:, :k], i[:, :k]
+
+
+def _part_blocks(ends: list[int], edge: int) -> tuple[list[int], list[int]]:
+    """Starts of the gallery blocks and the part of each: every part cut into near-equal blocks of
+    at most ``edge`` items (no block straddles two parts)."""
+    starts, part_of = [], []
+    for p, (p0, p1) in enumerate(zip([0] + ends[:-1], ends)):
+        count = -(-(p1 - p0) // edge)
+        starts += [p0 + (p1 - p0) * j // count for j in range(count)]
+        part_of += [p] * count
+    return starts, part_of
+
+
+def _block_ends(starts: list[int], n: int) -> list[int]:
+    return starts[1:] + [n]
+
+
+def _search_rows(scorer: _BlockScorer, q0: int, q1: int, g_starts: list[int], part_of: list[int], k: int,
+                 query_ids: torch.Tensor | None) -> dict[int, _RunningTopK]:
+    """Top-k of queries ``q0:q1`` in every part, over the gallery blocks starting at ``g_starts``."""
+    best: dict[int, _RunningTopK] = {}
+    for g0, g1, p in zip(g_starts, _block_ends(g_starts, scorer.gallery.shape[0]), part_of):
+        s = scorer(q0, q1, g0, g1)
         _mask_self(s, query_ids, q0, g0)
-        best.add(s, g0)
+        best.setdefault(p, _RunningTopK(k)).add(s, g0)
     return best
 
 
-def _search_symmetric(scorer: _BlockScorer, n: int, k: int, edge: int, exclude_self: bool) -> list[_RunningTopK]:
-    """Leave-one-out top-k of a set against itself: block (a, b) with b >= a serves rows a and b."""
-    starts = list(range(0, n, edge))
-    best = [_RunningTopK(k) for _ in starts]
-    for a, a0 in enumerate(starts):
-        a1 = min(n, a0 + edge)
+def _search_symmetric(scorer: _BlockScorer, starts: list[int], part_of: list[int], k: int,
+                      exclude_self: bool) -> list[dict[int, _RunningTopK]]:
+    """Leave-one-out top-k per part of a set against itself: block (a, b) with b >= a serves the
+    rows of a (in b's part) and the rows of b (in a's part)."""
+    ends = _block_ends(starts, scorer.gallery.shape[0])
+    best: list[dict[int, _RunningTopK]] = [{} for _ in starts]
+    for a, (a0, a1) in enumerate(zip(starts, ends)):
         for b in range(a, len(starts)):
-            b0 = starts[b]
-            s = scorer(a0, a1, b0, min(n, b0 + edge))
+            s = scorer(a0, a1, starts[b], ends[b])
             if b == a and exclude_self:
                 s.fill_diagonal_(-math.inf)
-            best[a].add(s, b0)
+            best[a].setdefault(part_of[b], _RunningTopK(k)).add(s, starts[b])
             if b != a:
-                best[b].add(s, a0, columns=True)
+                best[b].setdefault(part_of[a], _RunningTopK(k)).add(s, a0, columns=True)
     return best
 
 

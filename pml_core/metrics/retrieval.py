@@ -1,11 +1,11 @@
 """Retrieval metrics: recall@k, MAP@R, ERC, confidence accuracy and filter-out curves (REFERENCE.md 6.2).
 
-One neighbour search serves every metric and every filter-out bin: the neighbour lists are searched
-once (long enough for the full set, a little longer when filter-out bins are requested), and each
-bin filters those lists by its kept mask. A filtered list is the exact neighbour list of the subset
-because the order of the kept items is unchanged; the few queries whose filtered list becomes too
-short are searched again against the kept gallery only (``tests/test_metrics_filter_out.py`` proves
-the equality with a full recomputation).
+One neighbour search serves every metric and every filter-out bin. The bins are nested (a bin keeps
+the items of confidence above a threshold), so the gallery is ordered by how many bins keep each item
+and cut into parts at the bins' boundaries; the search keeps each query's top-k within every part
+(each pair of items scored once in the leave-one-out protocol), and a bin's exact lists are the
+merged lists of the parts it keeps (``tests/test_metrics_retrieval.py`` proves the equality with a
+full recomputation).
 
 Conventions (REFERENCE.md 13.5-13.7):
 * leave-one-out by default: every item is a query and the gallery is the whole set minus the query;
@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, DataError
-from .knn import DEFAULT_MEMORY_BUDGET, Similarity, knn, rerank
+from .knn import DEFAULT_MEMORY_BUDGET, Similarity, knn_per_part, merge_parts, rerank
 
 __all__ = [
     "ALL_METRICS",
@@ -186,7 +186,13 @@ def _check_inputs(x, labels, confidences, query_mask, gallery_mask):
 # The engine.
 
 class _Engine:
-    """Neighbour lists searched once, metrics of any kept subset computed from them."""
+    """Neighbour lists searched once; metrics of the whole set and of every filter-out bin from them.
+
+    With filter-out bins the gallery is ordered by decreasing confidence, so that each bin keeps a
+    prefix of it, and cut into parts at the bins' boundaries; one search keeps every query's top-k
+    within each part (:func:`knn_per_part`), and a bin's exact lists are the merged lists of the
+    parts it keeps.
+    """
 
     def __init__(self, x, labels, confidences, query_mask, gallery_mask, *, similarity, rerank_fn, params,
                  ks, memory_budget, backend, self_score_fn):
@@ -198,27 +204,12 @@ class _Engine:
         self.ks = list(ks)
         self.budget, self.backend = memory_budget, backend
         self.self_score_fn = self_score_fn
-        self.idx = self.scores = None
         self.query_ids = query_mask.nonzero().squeeze(1)
+        self.bins: list[tuple[float, torch.Tensor]] = []
+        self.gallery = self.gallery_ends = self.scores = self.idx = None
         self._self_scores: torch.Tensor | None = None
 
     # -- searching --
-    def _search(self, q_ids: torch.Tensor, g_ids: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Top-k over ``g_ids`` (sorted global ids) for queries ``q_ids``; global ids, -1 padded to k."""
-        n = self.x.shape[0]
-        pos = torch.full((n,), -1, dtype=torch.long, device=self.x.device)
-        pos[g_ids] = torch.arange(g_ids.numel(), device=self.x.device)
-        queries = self.x[q_ids]
-        same = q_ids.numel() == g_ids.numel() and torch.equal(q_ids, g_ids)  # leave-one-out: score pairs once
-        v, i = knn(queries, queries if same else self.x[g_ids], k, similarity=self.similarity,
-                   query_ids=pos[q_ids], memory_budget=self.budget, backend=self.backend)
-        gi = torch.where(i >= 0, g_ids[i.clamp_min(0)], torch.full_like(i, -1))
-        if gi.shape[1] < k:
-            pad = k - gi.shape[1]
-            gi = torch.cat([gi, gi.new_full((gi.shape[0], pad), -1)], 1)
-            v = torch.cat([v, v.new_full((v.shape[0], pad), -math.inf)], 1)
-        return v, gi
-
     def _needed_length(self, num_rel: torch.Tensor, g_count: int) -> int:
         need = max(max(self.ks, default=1), int(num_rel.max().item()) + 1 if num_rel.numel() else 1, 1)
         return int(min(need, g_count))
@@ -227,12 +218,34 @@ class _Engine:
         counts = torch.bincount(self.labels[gmask], minlength=int(self.labels.max()) + 1)
         return counts[self.labels[q_ids]] - gmask[q_ids].long()
 
-    def prepare(self, prefetch: float) -> None:
+    def prepare(self, num_bins: int = 0) -> None:
+        """Search once: per query, the top-k of each gallery part (one part without bins)."""
+        dev = self.x.device
         g_ids = self.gmask.nonzero().squeeze(1)
-        num_rel = self._num_rel(self.query_ids, self.gmask)
-        length = self._needed_length(num_rel, g_ids.numel())
-        length = int(min(g_ids.numel(), math.ceil(length * max(prefetch, 1.0))))
-        self.scores, self.idx = self._search(self.query_ids, g_ids, length)
+        if num_bins > 0 and self.conf is not None:
+            self.bins = list(_filter_out_masks(self.conf, num_bins))
+            # the bins are nested: an item kept by more bins comes first, equal ones by item index
+            # (so that ties inside a part still go to the smaller item index)
+            times_kept = torch.stack([kept[g_ids] for _, kept in self.bins]).sum(0)
+            g_ids = g_ids[torch.argsort(times_kept, descending=True, stable=True)]
+            kept_counts = {int(kept[g_ids].sum()) for _, kept in self.bins}
+            ends = sorted(c for c in kept_counts | {g_ids.numel()} if c > 0)
+        else:
+            ends = [g_ids.numel()]
+        length = self._needed_length(self._num_rel(self.query_ids, self.gmask), g_ids.numel())
+        pos = torch.full((self.x.shape[0],), -1, dtype=torch.long, device=dev)
+        pos[g_ids] = torch.arange(g_ids.numel(), device=dev)
+        gallery = self.x[g_ids]
+        if torch.equal(self.qmask, self.gmask):  # leave-one-out: the set against itself, each pair once
+            v, i = knn_per_part(gallery, gallery, length, ends, similarity=self.similarity,
+                                query_ids=torch.arange(g_ids.numel(), device=dev), memory_budget=self.budget,
+                                backend=self.backend)
+            v, i = v[pos[self.query_ids]], i[pos[self.query_ids]]
+        else:
+            v, i = knn_per_part(self.x[self.query_ids], gallery, length, ends, similarity=self.similarity,
+                                query_ids=pos[self.query_ids], memory_budget=self.budget, backend=self.backend)
+        self.gallery, self.gallery_ends = g_ids, ends
+        self.scores, self.idx = v, torch.where(i >= 0, g_ids[i.clamp_min(0)], -1)
 
     def self_scores(self) -> torch.Tensor:
         if self._self_scores is None:
@@ -241,51 +254,27 @@ class _Engine:
 
     # -- metrics of a subset --
     def subset_stats(self, kept: torch.Tensor | None):
-        """Per-query (hits, ap, ap_ms, num_rel, confidences) for the kept subset (None = all)."""
+        """Per-query (hits, ap, ap_ms, num_rel, confidences) of the whole set (None) or of a filter-out
+        bin's kept mask (one of ``self.bins``)."""
         dev = self.x.device
         if kept is None:
             rows = torch.arange(self.query_ids.numel(), device=dev)
-            gmask = self.gmask
+            gmask, parts = self.gmask, len(self.gallery_ends)
         else:
             rows = kept[self.query_ids].nonzero().squeeze(1)
             gmask = self.gmask & kept
+            parts = self.gallery_ends.index(int(kept[self.gallery].sum())) + 1 if bool(gmask.any()) else 0
         q_ids = self.query_ids[rows]
-        g_ids = gmask.nonzero().squeeze(1)
+        g_count = int(gmask.sum())
         num_rel = self._num_rel(q_ids, gmask)
-        length = self._needed_length(num_rel, g_ids.numel())
-        idx, sc = self.idx[rows], self.scores[rows]
-        if kept is not None and not bool(kept.all()):
-            keep = (idx >= 0) & kept[idx.clamp_min(0)]
-            order = torch.argsort((~keep).to(torch.int8), dim=1, stable=True)
-            idx, sc = idx.gather(1, order), sc.gather(1, order)
-            count = keep.sum(1)
-        else:
-            count = (idx >= 0).sum(1)
-        width = idx.shape[1]
-        if width < length:
-            idx = torch.cat([idx, idx.new_full((idx.shape[0], length - width), -1)], 1)
-            sc = torch.cat([sc, sc.new_full((sc.shape[0], length - width), -math.inf)], 1)
-        idx, sc = idx[:, :length], sc[:, :length]
-        col = torch.arange(length, device=dev)[None, :]
-        valid = col < count[:, None]
-        idx = idx.masked_fill(~valid, -1)
-        sc = sc.masked_fill(~valid, -math.inf)
-        avail = g_ids.numel() - gmask[q_ids].long()
-        if self.rerank_fn is None:
-            # exact lists need only the entries the metrics read: max k and R_i + 1 (self may sit inside)
-            need = torch.clamp(num_rel + 1, min=max(self.ks, default=1))
-        else:
-            need = torch.full_like(num_rel, length)  # the reference re-ranks exactly R - 1 candidates
-        deficient = (count < torch.minimum(avail, need.clamp(max=length))).nonzero().squeeze(1)
-        if deficient.numel():
-            v, i = self._search(q_ids[deficient], g_ids, length)
-            idx[deficient], sc[deficient] = i, v
+        length = self._needed_length(num_rel, g_count)
+        sc, idx = merge_parts(self.scores[rows, :parts], self.idx[rows, :parts], length)
         if self.rerank_fn is not None:
             sc, idx = rerank(self.params[q_ids], self.params, idx, self.rerank_fn, memory_budget=self.budget)
         match = (idx >= 0) & (self.labels[idx.clamp_min(0)] == self.labels[q_ids][:, None])
         in_gallery = gmask[q_ids]
         self_sc = self.self_scores()[rows]
-        self_pos = torch.where(in_gallery, (sc > self_sc[:, None]).sum(1), torch.full_like(count, -1))
+        self_pos = torch.where(in_gallery, (sc > self_sc[:, None]).sum(1), torch.full_like(num_rel, -1))
         ks = sorted(set(self.ks) | {1})
         hits, ap, ap_ms = _list_stats(match, num_rel, self_pos, ks)
         hits = {k: hits[:, j] for j, k in enumerate(ks)}
@@ -392,8 +381,7 @@ def retrieval_metrics(embeddings, labels, confidences=None, *, recall_k: Sequenc
                       query_mask=None, gallery_mask=None, scorer: Similarity = "cosine",
                       rerank_fn: ScoreFn | None = None, modes=None, candidate_similarity: Similarity = "l2",
                       memory_budget: int = DEFAULT_MEMORY_BUDGET, backend: str = "torch",
-                      device: str | torch.device | None = None, filter_out_prefetch: float = 2.0,
-                      ) -> dict[str, float]:
+                      device: str | torch.device | None = None) -> dict[str, float]:
     """All retrieval metrics of a labelled embedding set, keys as REFERENCE.md section 6.
 
     Args:
@@ -416,7 +404,6 @@ def retrieval_metrics(embeddings, labels, confidences=None, *, recall_k: Sequenc
         candidate_similarity: similarity of the candidate search (the reference: ``"l2"``).
         memory_budget: bytes per score block. backend: ``"torch"`` or ``"faiss"``.
         device: where to compute (default: the embeddings' device).
-        filter_out_prefetch: neighbour-list length multiplier used when filter-out bins are requested.
 
     Returns:
         ``{metric: float}``; NaN for undefined values (no query with a relevant item, constant
@@ -429,13 +416,12 @@ def retrieval_metrics(embeddings, labels, confidences=None, *, recall_k: Sequenc
     engine = _build_engine(embeddings, labels, confidences, recall_k=recall_k, query_mask=query_mask,
                            gallery_mask=gallery_mask, scorer=scorer, rerank_fn=rerank_fn, modes=modes,
                            candidate_similarity=candidate_similarity, memory_budget=memory_budget, backend=backend, device=device)
-    bins = int(num_filter_out_bins) if engine.conf is not None else 0
-    engine.prepare(filter_out_prefetch if bins > 0 else 1.0)
+    engine.prepare(int(num_filter_out_bins))
     out = engine.subset_metrics(None, metrics)
     if "recall" in metrics and out and all(math.isnan(out[f"recall@{k}"]) for k in engine.ks):
         warnings.warn("no query has a relevant gallery item (all classes are singletons): recall is NaN.",
                       stacklevel=2)
-    for f, kept in (_filter_out_masks(engine.conf, bins) if bins else ()):
+    for f, kept in engine.bins:
         for name, value in engine.subset_metrics(kept, metrics).items():
             out[f"filter-out/{f:.3f}/{name}"] = value
     return out
@@ -468,7 +454,7 @@ def retrieval_erc_curves(embeddings, labels, confidences, **kwargs) -> dict[str,
         raise ConfigError(f"unexpected arguments {sorted(kwargs)}.")
     if engine.conf is None:
         raise DataError("ERC curves need confidences.")
-    engine.prepare(1.0)
+    engine.prepare()
     hits, ap, _, num_rel, conf = engine.subset_stats(None)
     has_pos = num_rel > 0
     return {"erc-recall@1": erc_curve(1.0 - hits[1][has_pos].double(), conf[has_pos]),
