@@ -283,13 +283,25 @@ def load_yaml(path: str | Path) -> dict:
     return data
 
 
+#: A patch mapping holding ``_replace: true`` replaces the mapping below it instead of merging into it.
+REPLACE_KEY = "_replace"
+
+
 def merge(base: dict, patch: dict) -> dict:
     """Deep merge, returning a copy: mappings merge key by key; lists of mappings (``stages``) merge
     index by index, as in the reference, so a patch ``stages: [{...}]`` edits the first stage only and a
-    longer list extends; any other value, lists of plain values included, replaces."""
+    longer list extends; any other value, lists of plain values included, replaces. A mapping with
+    ``_replace: true`` replaces the base mapping whole (to drop keys, e.g. SGD's ``momentum`` when a
+    patch switches to Adam)."""
     result = copy.deepcopy(base)
     for key, value in patch.items():
         current = result.get(key)
+        if isinstance(value, dict) and REPLACE_KEY in value:
+            if not isinstance(value[REPLACE_KEY], bool):
+                raise ConfigError(f"{key}.{REPLACE_KEY} must be true or false, got {value[REPLACE_KEY]!r}")
+            if value[REPLACE_KEY]:
+                current = None
+            value = {k: v for k, v in value.items() if k != REPLACE_KEY}
         if isinstance(value, dict) and isinstance(current, dict):
             result[key] = merge(current, value)
         elif _is_list_of_dicts(value) and _is_list_of_dicts(current):

@@ -60,6 +60,22 @@ def test_lists_of_mappings_merge_index_by_index():
     assert stages == {"stages": [{"x": {"a": 1, "b": 5}}, {"y": 3}]}
 
 
+def test_replace_drops_the_keys_a_merge_would_keep(tmp_path):
+    sgd = {"trainer_params": {"optimizer_type": "sgd", "optimizer_params": {"lr": 0.05, "momentum": 0.9}}}
+    adam = {"trainer_params": {"optimizer_type": "adam", "optimizer_params": {"_replace": True, "lr": 0.001}}}
+    merged = merge(sgd, adam)
+    assert merged["trainer_params"]["optimizer_params"] == {"lr": 0.001}
+    cfg = parse_config(merged)  # Adam would refuse SGD's momentum
+    assert cfg.trainer_params.optimizer_type == "adam"
+    assert merge(sgd, {"trainer_params": {"optimizer_params": {"_replace": False, "lr": 1}}}) == {
+        "trainer_params": {"optimizer_type": "sgd", "optimizer_params": {"lr": 1, "momentum": 0.9}}}
+    (tmp_path / "a.yaml").write_text("trainer_params:\n  optimizer_params: {lr: 0.1, momentum: 0.9}\n")
+    raw = compose([tmp_path / "a.yaml"], ["trainer_params.optimizer_params={_replace: true, lr: 0.2}"])
+    assert raw["trainer_params"]["optimizer_params"] == {"lr": 0.2}
+    with pytest.raises(ConfigError, match="_replace must be true or false"):
+        merge(sgd, {"trainer_params": {"optimizer_params": {"_replace": "yes"}}})
+
+
 def test_compose_files_then_overrides(tmp_path):
     (tmp_path / "a.yaml").write_text("trainer_params:\n  num_epochs: 3\n  optimizer_type: adam\n")
     (tmp_path / "b.yaml").write_text("trainer_params:\n  num_epochs: 5\n")
