@@ -79,12 +79,13 @@ def embedding_scatter(vectors: np.ndarray, labels: np.ndarray, confidences: np.n
 
 
 def save_figure(fig, out_dir: str | Path, name: str) -> list[Path]:
-    """Save ``<name>.png`` and ``<name>.pdf``."""
+    """Save ``<name>.png`` and ``<name>.pdf`` (the PDF without a creation date, so that a rerun on the same
+    results writes the same bytes)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{name}.png", out_dir / f"{name}.pdf"]
     fig.savefig(paths[0], dpi=130, bbox_inches="tight")
-    fig.savefig(paths[1], bbox_inches="tight")
+    fig.savefig(paths[1], bbox_inches="tight", metadata={"CreationDate": None})
     return paths
 
 
