@@ -188,10 +188,10 @@ def _check_inputs(x, labels, confidences, query_mask, gallery_mask):
 class _Engine:
     """Neighbour lists searched once; metrics of the whole set and of every filter-out bin from them.
 
-    With filter-out bins the gallery is ordered by decreasing confidence, so that each bin keeps a
-    prefix of it, and cut into parts at the bins' boundaries; one search keeps every query's top-k
-    within each part (:func:`knn_per_part`), and a bin's exact lists are the merged lists of the
-    parts it keeps.
+    With filter-out bins the gallery is ordered by how many bins keep each item (the bins are
+    nested, so each keeps a prefix of that order) and cut into parts at the bins' boundaries; one
+    search keeps every query's top-k within each part (:func:`knn_per_part`), and a bin's exact lists
+    are the merged lists of the parts it keeps.
     """
 
     def __init__(self, x, labels, confidences, query_mask, gallery_mask, *, similarity, rerank_fn, params,
