@@ -132,6 +132,9 @@ def test_knn_per_part_equals_a_search_of_each_part(budget, same_tensor):
     queries = x if same_tensor else x.clone()
     v, i = knn_per_part(queries, x, 6, ends, similarity="dot", query_ids=torch.arange(120), **kwargs)
     assert v.shape == i.shape == (120, 5, 6)
+    for bad in ([30, 20, 120], [30, 119], []):
+        with pytest.raises(ConfigError, match="part_ends"):
+            knn_per_part(queries, x, 6, bad)
     for p, (g0, g1) in enumerate(zip([0] + ends[:-1], ends)):
         own = torch.arange(120) - g0
         own[(own < 0) | (own >= g1 - g0)] = -1

@@ -283,8 +283,8 @@ def knn_per_part(queries: torch.Tensor, gallery: torch.Tensor, k: int, part_ends
                  ) -> tuple[torch.Tensor, torch.Tensor]:
     """Exact top-``k`` of every query within each part of a gallery cut into consecutive parts.
 
-    Part ``s`` is ``gallery[part_ends[s - 1]:part_ends[s]]`` (``part_ends`` increasing, the last one
-    ``G``). The top-k of any union of parts is the top-k of their lists merged, so one search serves
+    Part ``s`` is ``gallery[part_ends[s - 1]:part_ends[s]]`` (``part_ends`` non-decreasing, so a part
+    may be empty; the last one is ``G``). The top-k of any union of parts is the top-k of their lists merged, so one search serves
     nested subsets such as the filter-out bins. Arguments as :func:`knn`.
 
     Returns:
@@ -296,7 +296,7 @@ def knn_per_part(queries: torch.Tensor, gallery: torch.Tensor, k: int, part_ends
     num_q, num_g = queries.shape[0], gallery.shape[0]
     ends = [int(e) for e in part_ends]
     if not ends or ends[-1] != num_g or any(b < a for a, b in zip(ends, ends[1:])) or ends[0] < 0:
-        raise ConfigError(f"part_ends must increase and end at the gallery size {num_g}, got {ends[:8]}.")
+        raise ConfigError(f"part_ends must not decrease and must end at the gallery size {num_g}, got {ends[:8]}.")
     k = min(int(k), num_g)
     device = queries.device
     out_v = torch.full((num_q, len(ends), max(k, 0)), -math.inf, dtype=queries.dtype, device=device)
