@@ -284,8 +284,8 @@ def knn_per_part(queries: torch.Tensor, gallery: torch.Tensor, k: int, part_ends
     """Exact top-``k`` of every query within each part of a gallery cut into consecutive parts.
 
     Part ``s`` is ``gallery[part_ends[s - 1]:part_ends[s]]`` (``part_ends`` non-decreasing, so a part
-    may be empty; the last one is ``G``). The top-k of any union of parts is the top-k of their lists merged, so one search serves
-    nested subsets such as the filter-out bins. Arguments as :func:`knn`.
+    may be empty; the last one is ``G``). The top-k of any union of parts is the top-k of their lists
+    merged, so one search serves nested subsets such as the filter-out bins. Arguments as :func:`knn`.
 
     Returns:
         ``scores (Q, S, k')`` and ``indices (Q, S, k')`` (gallery indices) with ``k' = min(k, G)``,
@@ -316,14 +316,15 @@ def knn_per_part(queries: torch.Tensor, gallery: torch.Tensor, k: int, part_ends
     # a pairwise callable may hold ~3 matrices of the block's size at once (e.g. MLS: scores, variances)
     temporaries = 3 if callable(similarity) else 1
     edge = block_edge(device, max(queries.element_size(), 4) * temporaries, memory_budget)
-    g_starts, part_of = _part_blocks(ends, edge)
+    blocks = _part_blocks(ends, edge)
     symmetric = (queries is gallery and scorer.symmetric
                  and (query_ids is None or torch.equal(query_ids, torch.arange(num_q, device=query_ids.device))))
     if symmetric:
-        q_starts, lists = g_starts, _search_symmetric(scorer, g_starts, part_of, k, exclude_self=query_ids is not None)
+        q_starts = [g0 for g0, _, _ in blocks]
+        lists = _search_symmetric(scorer, blocks, k, exclude_self=query_ids is not None)
     else:
         q_starts = list(range(0, num_q, edge))
-        lists = [_search_rows(scorer, q0, min(num_q, q0 + edge), g_starts, part_of, k, query_ids) for q0 in q_starts]
+        lists = [_search_rows(scorer, q0, min(num_q, q0 + edge), blocks, k, query_ids) for q0 in q_starts]
     for q0, per_part in zip(q_starts, lists):
         for p, best in per_part.items():
             v, i = best.result()
@@ -346,46 +347,44 @@ def merge_parts(scores: torch.Tensor, indices: torch.Tensor, k: int) -> tuple[to
     return v[:, :k], i[:, :k]
 
 
-def _part_blocks(ends: list[int], edge: int) -> tuple[list[int], list[int]]:
-    """Starts of the gallery blocks and the part of each: every part cut into near-equal blocks of
-    at most ``edge`` items (no block straddles two parts)."""
-    starts, part_of = [], []
+def _part_blocks(ends: list[int], edge: int) -> list[tuple[int, int, int]]:
+    """Gallery blocks ``(start, end, part)``: every part cut into near-equal blocks of at most ``edge``
+    items (no block straddles two parts, an empty part has none)."""
+    blocks = []
     for p, (p0, p1) in enumerate(zip([0] + ends[:-1], ends)):
+        if p1 == p0:
+            continue
         count = -(-(p1 - p0) // edge)
-        starts += [p0 + (p1 - p0) * j // count for j in range(count)]
-        part_of += [p] * count
-    return starts, part_of
+        cuts = [p0 + (p1 - p0) * j // count for j in range(count + 1)]
+        blocks += [(b0, b1, p) for b0, b1 in zip(cuts, cuts[1:])]
+    return blocks
 
 
-def _block_ends(starts: list[int], n: int) -> list[int]:
-    return starts[1:] + [n]
-
-
-def _search_rows(scorer: _BlockScorer, q0: int, q1: int, g_starts: list[int], part_of: list[int], k: int,
+def _search_rows(scorer: _BlockScorer, q0: int, q1: int, blocks: list[tuple[int, int, int]], k: int,
                  query_ids: torch.Tensor | None) -> dict[int, _RunningTopK]:
-    """Top-k of queries ``q0:q1`` in every part, over the gallery blocks starting at ``g_starts``."""
+    """Top-k of queries ``q0:q1`` in every part, over the gallery ``blocks``."""
     best: dict[int, _RunningTopK] = {}
-    for g0, g1, p in zip(g_starts, _block_ends(g_starts, scorer.gallery.shape[0]), part_of):
+    for g0, g1, p in blocks:
         s = scorer(q0, q1, g0, g1)
         _mask_self(s, query_ids, q0, g0)
         best.setdefault(p, _RunningTopK(k)).add(s, g0)
     return best
 
 
-def _search_symmetric(scorer: _BlockScorer, starts: list[int], part_of: list[int], k: int,
+def _search_symmetric(scorer: _BlockScorer, blocks: list[tuple[int, int, int]], k: int,
                       exclude_self: bool) -> list[dict[int, _RunningTopK]]:
-    """Leave-one-out top-k per part of a set against itself: block (a, b) with b >= a serves the
-    rows of a (in b's part) and the rows of b (in a's part)."""
-    ends = _block_ends(starts, scorer.gallery.shape[0])
-    best: list[dict[int, _RunningTopK]] = [{} for _ in starts]
-    for a, (a0, a1) in enumerate(zip(starts, ends)):
-        for b in range(a, len(starts)):
-            s = scorer(a0, a1, starts[b], ends[b])
+    """Leave-one-out top-k per part of a set against itself, the same ``blocks`` cutting rows and
+    columns: block (a, b) with b >= a serves the rows of a (in b's part) and the rows of b (in a's)."""
+    best: list[dict[int, _RunningTopK]] = [{} for _ in blocks]
+    for a, (a0, a1, part_a) in enumerate(blocks):
+        for b in range(a, len(blocks)):
+            b0, b1, part_b = blocks[b]
+            s = scorer(a0, a1, b0, b1)
             if b == a and exclude_self:
                 s.fill_diagonal_(-math.inf)
-            best[a].setdefault(part_of[b], _RunningTopK(k)).add(s, starts[b])
+            best[a].setdefault(part_b, _RunningTopK(k)).add(s, b0)
             if b != a:
-                best[b].setdefault(part_of[a], _RunningTopK(k)).add(s, a0, columns=True)
+                best[b].setdefault(part_a, _RunningTopK(k)).add(s, a0, columns=True)
     return best
 
 
