@@ -14,7 +14,8 @@ Three explicit tables say where the comparison is not one-to-one:
 * ``KIT_KEYS``: keys the reference does not have, with the value the paper grid must hold (the ones marked
   ``fix`` select the intended behaviour over a reference bug; docs/deviations.md names them too).
 
-Composition only: no model, dataset or optimiser is built.
+Composition only: no model, dataset or optimiser is built (the component defaults come from the kit's
+registries, which import torch).
 """
 
 from __future__ import annotations
@@ -87,7 +88,8 @@ CONVERSIONS = [
 ]
 
 # Keys the reference does not have: the value the paper grid holds. ``fix``: the intended behaviour instead of a
-# reference bug (docs/deviations.md); ``add``: no reference counterpart, no effect on the protocol.
+# reference bug (docs/deviations.md; the numbers are those of docs/reference.md §12); ``add``: no reference
+# counterpart, no effect on the protocol.
 KIT_KEYS = {
     # fix: the uniform label sampler cycles through every class (the reference's cursor never advances, 12.1)
     "dataset_params.uniform_sampling_reference": (False, "fix"),
@@ -329,6 +331,14 @@ def test_paper_grid_is_the_reference_grid():
     assert len(grouped) == len(set(grouped)) and set(grouped) <= set(paper["variants"])
     assert set(paper["variants"]) <= set(grouped) | set(paper["ablations"])  # every variant is in the table
     assert set(paper["ablations"]) <= set(runs)
+    # table_ablations rows: each base recipe followed by its variants, every variant once.
+    from pml_core.report.paper import ablation_methods, grid_slice
+
+    rows = ablation_methods(grid_slice("paper"))
+    assert len(rows) == len(set(rows)) and set(paper["variants"]) <= set(rows)
+    for variant in (v for v in paper["variants"] if v.startswith("dul-reg-") and "cont" in v):
+        base = "dul-reg-cont-arcface" if variant.endswith("-arcface") else "dul-reg-cont-cosface"
+        assert variant == base or variant in paper["ablations"][base], variant
 
 
 @pytest.mark.parametrize("family", FAMILIES)
