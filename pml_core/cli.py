@@ -13,7 +13,8 @@ import sys
 
 from .errors import PMLError
 
-COMMANDS = ("train", "test", "evaluate", "cval", "evaluate_cval", "hopt", "hopt_cval", "metrics", "data", "grid", "ijb")
+COMMANDS = ("train", "test", "evaluate", "cval", "evaluate_cval", "hopt", "hopt_cval", "metrics", "data", "grid", "ijb",
+            "trace_embedder")
 
 
 def build_parser() -> argparse.ArgumentParser:

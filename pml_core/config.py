@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import types
 import typing
 from dataclasses import dataclass, field
@@ -451,12 +452,18 @@ def _convert(value: Any, annotation: Any, path: str) -> Any:
     raise TypeError(f"unsupported annotation {annotation!r} at {path}")
 
 
+@functools.cache
+def _type_hints(cls: type) -> dict:
+    """The resolved field annotations of a schema dataclass (resolved once: they are strings here)."""
+    return typing.get_type_hints(cls)
+
+
 def _build(cls: type, raw: Any, path: str) -> Any:
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{path or 'config'}: expected a mapping, got {raw!r}")
-    hints = typing.get_type_hints(cls)
+    hints = _type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     values = {}
     for key, value in raw.items():

@@ -153,7 +153,7 @@ def test_wandb_sweep_config_and_offline_refusal(monkeypatch, tmp_path):
     sweep = hopt.sweep_config(raw, "bayes")
     assert sweep["metric"] == {"name": "mapr_epoch/valid", "goal": "maximize"}
     assert sweep["parameters"]["trainer_params.optimizer_params.lr"] == {"distribution": "log_uniform",
-                                                                         "min": -11.51, "max": -6.91}
+                                                                         "min": -11.5, "max": -6.9}
     assert sweep["parameters"]["dataset_params.batch_size"] == {"value": 32}
     assert "seed" not in sweep["parameters"]
     monkeypatch.setenv("WANDB_MODE", "offline")
