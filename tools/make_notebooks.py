@@ -226,7 +226,7 @@ else:
         class_names=paper.class_names(choice["path"], data_root, test_set),
         title=f"{method_name(choice['method'])}, {choice['dim']}-D, seed {choice['seed']}: "
               f"{dataset_name(choice['dataset'])} test embeddings (PCA)",
-        subtitle=f"shown: {paper.EMBEDDING_RULE} ({100 * choice['valid_mapr']:.1f} %)")
+        subtitle=f"shown: {paper.EMBEDDING_RULE} (validation MAP@R {100 * choice['valid_mapr']:.1f} %)")
     print(paper.written(figures.save_figure(fig, output_dir, "fig_embeddings")))
 ''', "Large markers are confident images; small ones are the images the model is unsure about.")
 

@@ -127,8 +127,10 @@ body { font-family: system-ui, sans-serif; max-width: 78rem; margin: 2rem auto; 
 table { border-collapse: collapse; margin: 0.5rem 0 0.5rem; font-size: 0.9rem; }
 th, td { border: 1px solid #bbb; padding: 0.25rem 0.6rem; text-align: right; vertical-align: top; }
 th:first-child, td:first-child { text-align: left; }
-thead th { background: #eee; text-align: center; }
-caption { caption-side: top; text-align: left; font-size: 0.88rem; padding: 0.3rem 0; max-width: 70rem; }
+thead th { background: #eee; text-align: center; white-space: nowrap; }
+tbody td:first-child { white-space: nowrap; }
+table.paper-table { min-width: 48rem; }
+caption { caption-side: top; text-align: left; font-size: 0.88rem; padding: 0.3rem 0; }
 tr.group th { background: #f6f6f6; text-align: left; font-style: italic; }
 td details { text-align: left; font-size: 0.8rem; }
 td details ul { margin: 0.2rem 0; padding-left: 1rem; }
