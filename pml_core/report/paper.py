@@ -70,12 +70,15 @@ def ensure_slice(profile: str, slice_: dict, *, results_root, data_root, device:
 
 def slice_runs(results_root, profile: str, slice_: dict, methods: list[str] | None = None) -> pd.DataFrame:
     """The metric rows (`results.load_runs`) of the best ``best_k`` seeds of every (dataset, method, dim) of
-    the slice: what every table and curve of a report is computed from."""
+    the slice, methods in the order of ``methods``: what every table and curve of a report is computed from."""
     methods = methods or list(dict.fromkeys(slice_["methods"] + slice_.get("variants", [])))
     runs = results.load_runs(results_root, profile)
     runs = runs[runs.dataset.isin(slice_["datasets"]) & runs.method.isin(methods) & runs.dim.isin(slice_["dims"])
                 & runs.seed.isin(slice_["seeds"])]
-    return results.best_seeds(runs, slice_["best_k"])
+    runs = results.best_seeds(runs, slice_["best_k"])
+    rank = {m: i for i, m in enumerate(methods)}  # curves and legends in the order of the table's rows
+    return runs.sort_values(["dataset", "method", "dim", "seed"], key=lambda c: c.map(rank) if c.name == "method" else c,
+                            kind="stable")
 
 
 def summary(results_root, profile: str, slice_: dict, methods: list[str] | None = None) -> pd.DataFrame:

@@ -161,7 +161,7 @@ def to_markdown(table: Table) -> str:
 _TEX_ESCAPES = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                 "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
 _TEX_SYMBOLS = {"±": r"$\pm$", "↑": r"$\uparrow$", "↓": r"$\downarrow$", "–": "--", "×": r"$\times$",
-                "≥": r"$\geq$", "≤": r"$\leq$"}
+                "≥": r"$\geq$", "≤": r"$\leq$", "…": r"\ldots{}", "−": "-"}
 
 
 def tex_escape(text: str) -> str:
