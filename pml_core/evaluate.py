@@ -105,17 +105,21 @@ def set_metrics(model: torch.nn.Module, embedded: Embedded, cfg: Config, *, quer
     kwargs = dict(recall_k=nearest.recall_k_values, metrics=nearest.metrics, backend=nearest.backend,
                   num_filter_out_bins=nearest.num_filter_out_bins if confidences is not None else 0,
                   memory_budget=nearest.memory_budget_mb * 2**20, query_mask=query_mask, gallery_mask=gallery_mask)
+    errors: dict = {}  # per-query ERC errors: the report's ERC curves, whose areas are these metrics
     if scorer_name in VECTOR_SCORERS:
-        metrics = retrieval_metrics(means, embedded.labels, confidences, scorer=VECTOR_SCORERS[scorer_name][1], **kwargs)
+        metrics = retrieval_metrics(means, embedded.labels, confidences, scorer=VECTOR_SCORERS[scorer_name][1],
+                                    query_errors=errors, **kwargs)
     else:
         scorer = model._scorer
         metrics = retrieval_metrics(params, embedded.labels, confidences, modes=distribution.mode(params),
-                                    rerank_fn=lambda q, c: scorer(q, c), **kwargs)
+                                    rerank_fn=lambda q, c: scorer(q, c), query_errors=errors, **kwargs)
     if embedded.quality is not None and confidences is not None:
         metrics["quality_scc"] = quality_scc(embedded.quality, confidences)
     predictions = {"mean": means.cpu().numpy().astype(np.float32), "labels": embedded.labels.cpu().numpy()}
     if confidences is not None:
         predictions["confidence"] = confidences.cpu().numpy()
+    for name, values in errors.items():
+        predictions[f"errors-{name}"] = values
     if embedded.quality is not None:
         predictions["quality"] = embedded.quality.cpu().numpy()
     return metrics, predictions

@@ -386,7 +386,7 @@ def test_reports_index_links_resolve(tiny_reports, browser, screenshots):
 
     # the table is readable on the page itself, and every figure decodes
     cells = [td.text for td in browser.find_elements(By.CSS_SELECTOR, "table:not(.meta) td")]
-    assert any(c == "pfe-arcface" for c in cells), "the retrieval table is rendered as an HTML table"
+    assert any(c == "PFE (ArcFace)" for c in cells), "the retrieval table is rendered as an HTML table (paper names)"
     images = browser.find_elements(By.TAG_NAME, "img")
     assert any("fig_erc.png" in img.get_attribute("src") for img in images), "figures are shown on the page"
     for img in images:

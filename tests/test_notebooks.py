@@ -90,3 +90,72 @@ def test_two_stage_runs_reuse_the_identical_first_stage(tiny_outputs):
             assert all(torch.equal(reused["model"][k], base["model"][k]) for k in base["model"])
     history = (glyphs / "pfe-arcface-8/seed-0/history.csv").read_text().splitlines()
     assert {row.split(",")[0] for row in history[1:]} == {"0", "1"}  # stage-0 epochs are part of its history
+
+
+def test_erc_curve_areas_are_the_table_erc_values(tiny_outputs):
+    """The area under each curve of fig_erc is the ERC of table_confidence: the same runs (best k seeds), the
+    per-query errors of the evaluation itself, bit for bit."""
+    from pml_core.experiments import runstore
+    from pml_core.report import figures, paper
+
+    root = tiny_outputs[0]
+    slice_ = paper.grid_slice("tiny")
+    methods = [m for m in slice_["methods"] if paper.is_probabilistic(m)]
+    frame = paper.erc_frame(root / "results", "tiny", slice_, methods)
+    assert not frame.empty and frame.exact.all()
+    for (method, dim, seed, metric), curve in frame.groupby(["method", "dim", "seed", "metric"]):
+        stored = runstore.read_metrics(runstore.run_dir(root / "results", "tiny", "glyphs", method, dim, seed))
+        assert curve.error.to_numpy().mean() == stored["infer-glyphs"][metric], (method, seed, metric)
+    table = pd.read_csv(root / "figures" / "tiny" / "table_confidence.csv").set_index(["method", "dim"])
+    for (dataset, metric, method, dim), line in figures.erc_lines(frame).items():
+        assert line.area == table.at[(method, dim), f"mean/{dataset}/{metric}"], (method, metric)
+        assert line.seeds == slice_["best_k"]
+
+
+def test_index_rows_link_to_the_files_of_their_runs(tiny_outputs):
+    import re
+    from urllib.parse import unquote
+
+    root = tiny_outputs[0]
+    reports = root / "reports" / "tiny"
+    index = (reports / "index.html").read_text()
+    links = re.findall(r'(?:href|src)="([^"]+)"', index)
+    assert links and all("://" not in link and not link.startswith("/") for link in links), "relative links only"
+    for name in ("table_retrieval", "table_confidence", "table_verification", "table_ablations",
+                 "table_face_verification"):
+        section = index[index.index(f'<section id="{name}">'):]
+        section = section[:section.index("</section>")]
+        rows = [line for line in section.splitlines() if line.startswith("<tr><td title=")]
+        frame = pd.read_csv(root / "figures" / "tiny" / f"{name}.csv")
+        assert len(rows) == len(frame), name
+        for row, (method, dim, runs) in zip(rows, frame[["method", "dim", "runs"]].itertuples(index=False)):
+            assert f'title="{method}"' in row
+            hrefs = [unquote(h) for h in re.findall(r'href="([^"]+)"', row)]
+            for run in runs.split():
+                assert run.startswith(f"glyphs/{method}-{dim}/seed-")
+                for file in ("config.yaml", "metrics.json", "history.csv", "provenance.json"):
+                    assert any(h.endswith(f"{run}/{file}") for h in hrefs), (name, run, file)
+            assert hrefs and all((reports / h).is_file() for h in hrefs), (name, hrefs)
+    assert 'class="stand-in"' in index, "the face table's STAND-IN warning is on the index"
+    order = [index.index(f'id="{name}"') for name in ("table_retrieval", "table_confidence", "table_verification",
+                                                       "table_ablations", "table_face_verification", "fig_erc",
+                                                       "fig_filter_out", "fig_quality", "fig_embeddings",
+                                                       "quickstart_embeddings")]
+    assert order == sorted(order), "tables then figures, in the manifest's order"
+
+
+def test_rendered_reports_load_nothing_from_the_network_and_show_their_parameters(tiny_outputs):
+    import re
+
+    pages = sorted((tiny_outputs[0] / "reports" / "tiny").glob("*.html"))
+    assert len(pages) > 5
+    for page in pages:
+        text = page.read_text()
+        assert not re.search(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", text), f"{page.name} loads a URL"
+        assert not re.search(r"""import\(\s*["'](?:https?:)?//""", text), page.name
+        assert "cdnjs" not in text and "unpkg.com" not in text and "jsdelivr" not in text, page.name
+        if page.name != "index.html":
+            assert 'href="index.html"' in text and "parameters of this run" in text, page.name
+            assert re.search(r"<code>profile</code></th><td><code>&#x27;tiny&#x27;</code></td><td>given", text), page.name
+    table = next(p for p in pages if p.name == "table_retrieval.html").read_text()
+    assert "Profile <code>tiny</code>" in table and "With the <code>smoke</code> profile" not in table

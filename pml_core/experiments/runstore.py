@@ -7,7 +7,8 @@ Layout (DESIGN.md, "Stable contracts")::
         metrics.json       {test_set: {metric: value}}           (written last: marks completion)
         history.csv        one row per epoch and stage
         provenance.json    git commit, package versions, device, wall time, config hash
-        predictions.npz    per test set: <set>/mean, <set>/confidence, <set>/labels (+ quality, pairs)
+        predictions.npz    per test set: <set>/mean, <set>/confidence, <set>/labels (+ quality, pairs,
+                           <set>/errors-erc-recall@1 and <set>/errors-erc-mapr: per-query ERC errors)
         checkpoints/       stage-<i>/last.pth (full state), stage-<i>/best.pth (model)
         failed.json        present when the last attempt failed (reason, step); removed on success
 """

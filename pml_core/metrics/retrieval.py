@@ -281,8 +281,8 @@ class _Engine:
         conf = self.conf[q_ids] if self.conf is not None else None
         return hits, ap, ap_ms, num_rel, conf
 
-    def subset_metrics(self, kept: torch.Tensor | None, metrics: Iterable[str]) -> dict[str, float]:
-        hits, ap, ap_ms, num_rel, conf = self.subset_stats(kept)
+    def subset_metrics(self, kept: torch.Tensor | None, metrics: Iterable[str], stats=None) -> dict[str, float]:
+        hits, ap, ap_ms, num_rel, conf = stats if stats is not None else self.subset_stats(kept)
         has_pos = num_rel > 0
         out: dict[str, float] = {}
         metrics = list(metrics)
@@ -381,7 +381,7 @@ def retrieval_metrics(embeddings, labels, confidences=None, *, recall_k: Sequenc
                       query_mask=None, gallery_mask=None, scorer: Similarity = "cosine",
                       rerank_fn: ScoreFn | None = None, modes=None, candidate_similarity: Similarity = "l2",
                       memory_budget: int = DEFAULT_MEMORY_BUDGET, backend: str = "torch",
-                      device: str | torch.device | None = None) -> dict[str, float]:
+                      device: str | torch.device | None = None, query_errors: dict | None = None) -> dict[str, float]:
     """All retrieval metrics of a labelled embedding set, keys as REFERENCE.md section 6.
 
     Args:
@@ -404,6 +404,11 @@ def retrieval_metrics(embeddings, labels, confidences=None, *, recall_k: Sequenc
         candidate_similarity: similarity of the candidate search (the reference: ``"l2"``).
         memory_budget: bytes per score block. backend: ``"torch"`` or ``"faiss"``.
         device: where to compute (default: the embeddings' device).
+        query_errors: a dict to receive the per-item errors behind the ERC metrics (with confidences):
+            ``erc-recall@1`` and ``erc-mapr``, ``(N,)`` float64 arrays, NaN for the items that are not
+            among the metric's queries. ``erc(errors[valid], confidences[valid])`` with
+            ``valid = ~isnan(errors)`` is then the returned ERC value, bit for bit (what the report's
+            ERC curves are drawn from).
 
     Returns:
         ``{metric: float}``; NaN for undefined values (no query with a relevant item, constant
@@ -417,7 +422,10 @@ def retrieval_metrics(embeddings, labels, confidences=None, *, recall_k: Sequenc
                            gallery_mask=gallery_mask, scorer=scorer, rerank_fn=rerank_fn, modes=modes,
                            candidate_similarity=candidate_similarity, memory_budget=memory_budget, backend=backend, device=device)
     engine.prepare(int(num_filter_out_bins))
-    out = engine.subset_metrics(None, metrics)
+    stats = engine.subset_stats(None)
+    out = engine.subset_metrics(None, metrics, stats)
+    if query_errors is not None and engine.conf is not None:
+        query_errors.update(_query_errors(engine, stats))
     if "recall" in metrics and out and all(math.isnan(out[f"recall@{k}"]) for k in engine.ks):
         warnings.warn("no query has a relevant gallery item (all classes are singletons): recall is NaN.",
                       stacklevel=2)
@@ -425,6 +433,19 @@ def retrieval_metrics(embeddings, labels, confidences=None, *, recall_k: Sequenc
         for name, value in engine.subset_metrics(kept, metrics).items():
             out[f"filter-out/{f:.3f}/{name}"] = value
     return out
+
+
+def _query_errors(engine: _Engine, stats) -> dict[str, np.ndarray]:
+    """Per-item ERC errors ``(N,)`` of the whole set (NaN: not a query of that metric), computed by the
+    same expressions as the ERC metrics of `_Engine.subset_metrics`."""
+    hits, ap, _, num_rel, _ = stats
+    has_pos = num_rel > 0
+    ids = engine.query_ids
+    recall_errors = torch.full((engine.x.shape[0],), math.nan, dtype=torch.float64, device=ids.device)
+    ap_errors = recall_errors.clone()
+    recall_errors[ids[has_pos]] = 1.0 - hits[1][has_pos].double()
+    ap_errors[ids] = (1.0 - ap).double()
+    return {"erc-recall@1": recall_errors.cpu().numpy(), "erc-mapr": ap_errors.cpu().numpy()}
 
 
 def filter_out_curves(embeddings, labels, confidences, *, num_bins: int = 10, **kwargs

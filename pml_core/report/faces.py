@@ -81,23 +81,29 @@ def ijb_frame(results_root, profile: str, slice_: dict, methods: list[str]) -> p
 
 
 def face_table(results_root, profile: str, slice_: dict, output_dir, methods: list[str] | None = None
-               ) -> tuple[pd.DataFrame, list[Path]]:
+               ) -> tuple[tables.Table, list[Path]]:
     """The face table of the slice; writes ``table_face_verification.{csv,md,tex}`` into ``output_dir``."""
     methods = methods or list(slice_["methods"])
+    groups = dict(sorted(paper.method_groups(methods).items(), key=lambda item: item[1] != "Deterministic"))
+    methods = [m for m in groups if m in methods]
     summary = paper.summary(results_root, profile, slice_, methods)
     ijb = ijb_frame(results_root, profile, slice_, methods)
     columns = face_columns(slice_) + [(f"infer-{name}", metric) for name in sorted(set(ijb.test_set)) if not ijb.empty
                                       for metric in IJB_FARS]
     if not ijb.empty:
         summary = pd.concat([summary, ijb.assign(test_set="infer-" + ijb.test_set)], ignore_index=True)
-    table = paper.ordered(_bin_table(summary, columns), methods)
-    caption = (f"Face verification ({profile} profile; mean ± std over the best {slice_['best_k']} seeds; "
-               "10-fold accuracy, max accuracy, TPR at FPR 1e-3 / 1e-4 per bin; IJB TAR@FAR)")
+    runs = paper.best_runs(results_root, profile, slice_, methods)
+    title = ("Face verification: 10-fold accuracy, max accuracy, TPR at FPR 1e-3 / 1e-4 per bin, pair confidence "
+             "AUROC; IJB TAR@FAR")
+    caption = paper.caption(title, profile, slice_, runs)
+    notes = [note for note in [paper.budget_note(profile)] if note]
     if is_stand_in(slice_):
         caption = f"{STAND_IN}. {caption}"
+    table = tables.Table(paper.ordered(_bin_table(summary, columns), methods, groups), caption, notes, groups,
+                         paper.run_ids(runs), slice_["best_k"])
     if table.empty:  # no complete run in the slice: nothing to write
         return table, []
-    return table, tables.write_table(table, output_dir, "table_face_verification", caption)
+    return table, tables.write_table(table, output_dir, "table_face_verification")
 
 
 def face_ijb_results(results_root, profile: str, slice_: dict, ijb_root, *, methods: list[str] | None = None,
