@@ -549,6 +549,38 @@ def resolved_dict(cfg: Config) -> dict:
     return result
 
 
+def resolved_config(cfg: Config) -> dict:
+    """What a run folder's ``config.yaml`` stores: every key with the value the run uses.
+
+    Component params (``distribution_params``, ``classifier_params``, ...) are completed by their type's
+    defaults (`resolved_dict`), so ``dim`` and the other implicit values appear. With ``stages``, a
+    component whose type some stage changes is completed inside every stage patch (with that stage's
+    type) and left as given at the top, where no model is built from it; the others are completed at the
+    top. ``parse_config`` of the result gives the same stage configs, and resolving it again gives it back.
+    """
+    result = cfg.to_dict()
+    stages = result.get("stages") or []
+    for params_path, (type_path, kind) in COMPONENT_PARAMS.items():
+        if params_path == "trainer_params.classifier_optimizer_params":
+            continue  # a patch of optimizer_params, not a full set (as in resolved_dict)
+        section, key = params_path.split(".")
+        type_section, type_key = type_path.split(".")
+        if not any(type_key in (stage.get(type_section) or {}) for stage in stages):
+            name = _get(result, type_path)
+            defaults = component_defaults(kind, name)
+            if defaults is not None:
+                result[section][key] = check_params(kind, name, result[section][key], defaults, params_path)
+            continue
+        for index, stage in enumerate(stages):
+            staged = stage_config(cfg, index).to_dict()
+            name = _get(staged, type_path)
+            defaults = component_defaults(kind, name)
+            if defaults is not None:
+                complete = check_params(kind, name, _get(staged, params_path), defaults, f"stages.{index}.{params_path}")
+                stage.setdefault(section, {})[key] = complete
+    return result
+
+
 def parse_config(raw: dict | None, *, check_components: bool = True) -> Config:
     """Validate a composed config dict and return the typed Config (stages are checked one by one)."""
     raw = apply_hopt_constants(raw or {})

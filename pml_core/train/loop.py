@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from ..config import Config, num_stages, stage_config
 from ..errors import RunError
-from ..utils import resolve_device, rng_state, seed_everything, set_rng_state
+from ..utils import announce, resolve_device, rng_state, seed_everything, set_rng_state
 from . import checkpoint as ckpt
 from . import distributed
 from .loggers import Logger
@@ -136,6 +136,9 @@ class StageTrainer:
         self.history = state["history"]
         self.completed = state["completed"]
         set_rng_state(state["rng"])
+        if self.rank == 0:
+            announce(f"reusing the complete stage {self.stage} in {last}" if self.completed
+                     else f"resuming stage {self.stage} at epoch {self.start_epoch + 1} from {last}")
 
     # -- epochs --------------------------------------------------------------------------------
 
@@ -194,7 +197,7 @@ class StageTrainer:
             grad_norm_sum += grad_norm.to(grad_norm_sum.device)
             steps += 1
             if self.progress and step % 10 == 0:
-                bar.set_postfix(loss=f"{float(loss):.4f}")
+                bar.set_postfix(loss=f"{float(loss.detach()):.4f}")
         bar.close()
         if steps == 0:
             raise RunError(f"stage {self.stage}: the train loader yielded no batch (dataset smaller than batch_size?)")
