@@ -3,7 +3,7 @@
 A run's configuration is YAML composed as ``base <- dataset <- method <- best hparams <- profile <-
 --set overrides`` (`compose`), then checked against the dataclasses below (`parse_config`): an unknown
 key fails naming its path and the closest valid key, a wrong type fails naming the path and the
-expected type. Key names and defaults follow the reference (REFERENCE.md, Appendix B); additions are
+expected type. Key names and defaults follow the reference (docs/reference.md, Appendix B); additions are
 marked "kit:" in the field comments.
 
 Component parameter dicts whose schema depends on a type name (``distribution_params``,
@@ -69,7 +69,7 @@ class LossyParams:
 
 @dataclass
 class GlyphsParams:
-    """kit: the embedded default dataset (DESIGN.md, "The embedded default")."""
+    """kit: the embedded default dataset (docs/design.md, "The embedded default")."""
 
     num_classes: int = 320  # characters in total; the first half trains, the second half tests
     samples_per_class: int = 24
@@ -104,7 +104,7 @@ class DatasetParams:
     validate_on_test: bool = False
     glyphs_params: GlyphsParams = field(default_factory=GlyphsParams)  # kit
     inshop_protocol: Literal["query-gallery", "pooled"] = "query-gallery"  # kit: standard by default
-    uniform_sampling_reference: bool = False  # kit: the reference's frozen label cursor (REFERENCE 8.4)
+    uniform_sampling_reference: bool = False  # kit: the reference's frozen label cursor (docs/reference.md §8.4)
     image_cache: bool = False  # kit: decoded-image cache (resized uint8, memory-mapped)
 
 
@@ -342,7 +342,7 @@ def compose(sources: list[str | Path | dict], overrides: list[str] = ()) -> dict
 def apply_hopt_constants(raw: Any) -> Any:
     """Apply `_hopt` blocks: non-dict values override their keys, dict values (search specs) are dropped.
 
-    Returns a copy without `_hopt` keys (REFERENCE.md 9.1).
+    Returns a copy without `_hopt` keys (docs/reference.md §9.1).
     """
     if isinstance(raw, list):
         return [apply_hopt_constants(item) for item in raw]
@@ -596,7 +596,7 @@ FORBIDDEN_STAGE_KEYS = ("stages", "fp16", "initial_grad_scale", "num_hopt_trials
 
 
 def stage_config(cfg: Config, index: int, *, check_components: bool = True) -> Config:
-    """The config of stage ``index``: the base config patched by ``stages[index]`` (REFERENCE.md 9.3)."""
+    """The config of stage ``index``: the base config patched by ``stages[index]`` (docs/reference.md §9.3)."""
     stages = cfg.stages or []
     if not stages:
         if index != 0:

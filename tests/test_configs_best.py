@@ -1,4 +1,4 @@
-"""configs/best/: every tuned file composes and validates; values match REFERENCE.md Appendix A; 512-D is untuned."""
+"""configs/best/: every tuned file composes and validates; values match docs/reference.md Appendix A; 512-D is untuned."""
 
 import importlib.util
 from pathlib import Path
@@ -46,7 +46,7 @@ def test_best_file_validates(path):
     profile = "smoke" if dataset == "glyphs" else "paper"
     cfg = parse_config(run_config_dict(profile, dataset, method, dim, 0))  # validates every stage
     if dataset != "glyphs":
-        assert path.read_text().startswith("# REFERENCE.md Appendix A: ")
+        assert path.read_text().startswith("# docs/reference.md Appendix A: ")
         patch = yaml.safe_load(path.read_text())
         assert cfg.trainer_params.optimizer_params["lr"] == patch["trainer_params"]["optimizer_params"]["lr"]
 

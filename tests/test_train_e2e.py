@@ -1,4 +1,4 @@
-"""End-to-end tiny runs: run store, determinism, resume after SIGKILL, NaN losses, CLI errors (issue 2)."""
+"""End-to-end tiny runs: run store, determinism, resume after SIGKILL, NaN losses, CLI errors."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 Run: .venv/bin/python tools/make_best_configs.py          (writes the files)
      .venv/bin/python tools/make_best_configs.py --check  (exit 1 when a file is missing or differs)
 
-Source: REFERENCE.md Appendix A ("Best 128-d hyper-parameters", the reference's configs/reality/best). The
+Source: docs/reference.md Appendix A ("Best 128-d hyper-parameters", the reference's configs/reality/best). The
 printed lines are held below verbatim (``LINES``); their values are parsed from that text, so they are
 exactly as printed. The reuse rules of Appendix A fill in the families that have no line of their own
 (``resolve``). Only (method, dataset) pairs that a line or a rule covers, and whose family exists in
@@ -297,7 +297,7 @@ def render(family: str, dataset: str) -> str | None:
     if resolution is None:
         return None
     first, *rest = resolution.sources
-    header = [f"# REFERENCE.md Appendix A: {first}"]
+    header = [f"# docs/reference.md Appendix A: {first}"]
     header += [f"#   from: {line.strip()}" for line in rest]
     header.append(f"{MARKER} (do not edit by hand).")
     body = yaml.safe_dump(patch(resolution.values, two_stage), sort_keys=False, default_flow_style=False)

@@ -126,7 +126,7 @@ table_notebook("table_verification", f"""
 # Verification on sampled pairs
 
 Pair verification on the `-pairs` test sets (positives: random same-class pairs, negatives: random
-different-class pairs, REFERENCE.md 7): **max accuracy** (the reference's oracle threshold),
+different-class pairs, docs/reference.md §7): **max accuracy** (the reference's oracle threshold),
 **10-fold accuracy** (threshold chosen on nine folds, applied to the tenth), **ROC AUC**, **TPR at
 FPR 1e-3** and the **equal error rate** (lower is better). {SMOKE_NOTE}
 """, 'slice_["methods"]', """
@@ -323,7 +323,7 @@ else:
 """),
 ])
 
-# -- face verification (issue 9) -----------------------------------------------------------------
+# -- face verification ----------------------------------------------------------------------------
 
 write(NOTEBOOKS / "table_face_verification.ipynb", [
     ("md", """

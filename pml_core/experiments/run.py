@@ -1,4 +1,4 @@
-"""One run end to end: config -> stages -> test -> run store (DESIGN.md, "Stable contracts")."""
+"""One run end to end: config -> stages -> test -> run store (docs/design.md, "Stable contracts")."""
 
 from __future__ import annotations
 

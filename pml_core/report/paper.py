@@ -15,7 +15,7 @@ import pandas as pd
 from ..experiments import grid, runstore
 from . import results, tables
 
-# Columns of each table: (test set pattern, metric). Test sets as REFERENCE.md 7 names them.
+# Columns of each table: (test set pattern, metric). Test sets as docs/reference.md §7 names them.
 TABLE_COLUMNS = {
     "table_retrieval": [("infer-{dataset}", m) for m in ("mapr", "recall@1", "recall@2", "recall@4", "recall@8")],
     "table_confidence": [("infer-{dataset}", "erc-mapr"), ("infer-{dataset}", "erc-recall@1"),

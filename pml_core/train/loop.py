@@ -4,7 +4,7 @@ A plain PyTorch loop (no framework owns it). One call, `train_run`, trains every
 ``train_root`` and then tests the selected checkpoint; re-running the same call after a kill resumes
 from the last completed epoch and ends with the same metrics as an uninterrupted run (on CPU).
 
-Seeding follows the reference (REFERENCE.md 9.4): the global seed of epoch ``e`` (counted over all
+Seeding follows the reference (docs/reference.md §9.4): the global seed of epoch ``e`` (counted over all
 stages, from 1) is ``seed + e``; model construction uses ``seed``. The sampler is a function of
 (seed, epoch), so the saved epoch is enough to resume the data order; RNG states are saved as well.
 """
