@@ -576,8 +576,8 @@ def resolved_config(cfg: Config) -> dict:
             name = _get(staged, type_path)
             defaults = component_defaults(kind, name)
             if defaults is not None:
-                complete = check_params(kind, name, _get(staged, params_path), defaults, f"stages.{index}.{params_path}")
-                stage.setdefault(section, {})[key] = complete
+                where = f"stages.{index}.{params_path}"
+                stage.setdefault(section, {})[key] = check_params(kind, name, _get(staged, params_path), defaults, where)
     return result
 
 
