@@ -3,7 +3,7 @@
 A run's configuration is YAML composed as ``base <- dataset <- method <- best hparams <- profile <-
 --set overrides`` (`compose`), then checked against the dataclasses below (`parse_config`): an unknown
 key fails naming its path and the closest valid key, a wrong type fails naming the path and the
-expected type. Key names and defaults follow the reference (REFERENCE.md, Appendix B); additions are
+expected type. Key names and defaults follow the reference (docs/reference.md, Appendix B); additions are
 marked "kit:" in the field comments.
 
 Component parameter dicts whose schema depends on a type name (``distribution_params``,
@@ -70,7 +70,7 @@ class LossyParams:
 
 @dataclass
 class GlyphsParams:
-    """kit: the embedded default dataset (DESIGN.md, "The embedded default")."""
+    """kit: the embedded default dataset (docs/design.md, "The embedded default")."""
 
     num_classes: int = 320  # characters in total; the first half trains, the second half tests
     samples_per_class: int = 24
@@ -105,7 +105,7 @@ class DatasetParams:
     validate_on_test: bool = False
     glyphs_params: GlyphsParams = field(default_factory=GlyphsParams)  # kit
     inshop_protocol: Literal["query-gallery", "pooled"] = "query-gallery"  # kit: standard by default
-    uniform_sampling_reference: bool = False  # kit: the reference's frozen label cursor (REFERENCE 8.4)
+    uniform_sampling_reference: bool = False  # kit: the reference's frozen label cursor (docs/reference.md §8.4)
     image_cache: bool = False  # kit: decoded-image cache (resized uint8, memory-mapped)
 
 
@@ -343,7 +343,7 @@ def compose(sources: list[str | Path | dict], overrides: list[str] = ()) -> dict
 def apply_hopt_constants(raw: Any) -> Any:
     """Apply `_hopt` blocks: non-dict values override their keys, dict values (search specs) are dropped.
 
-    Returns a copy without `_hopt` keys (REFERENCE.md 9.1).
+    Returns a copy without `_hopt` keys (docs/reference.md §9.1).
     """
     if isinstance(raw, list):
         return [apply_hopt_constants(item) for item in raw]
@@ -556,6 +556,38 @@ def resolved_dict(cfg: Config) -> dict:
     return result
 
 
+def resolved_config(cfg: Config) -> dict:
+    """What a run folder's ``config.yaml`` stores: every key with the value the run uses.
+
+    Component params (``distribution_params``, ``classifier_params``, ...) are completed by their type's
+    defaults (`resolved_dict`), so ``dim`` and the other implicit values appear. With ``stages``, a
+    component whose type some stage changes is completed inside every stage patch (with that stage's
+    type) and left as given at the top, where no model is built from it; the others are completed at the
+    top. ``parse_config`` of the result gives the same stage configs, and resolving it again gives it back.
+    """
+    result = cfg.to_dict()
+    stages = result.get("stages") or []
+    for params_path, (type_path, kind) in COMPONENT_PARAMS.items():
+        if params_path == "trainer_params.classifier_optimizer_params":
+            continue  # a patch of optimizer_params, not a full set (as in resolved_dict)
+        section, key = params_path.split(".")
+        type_section, type_key = type_path.split(".")
+        if not any(type_key in (stage.get(type_section) or {}) for stage in stages):
+            name = _get(result, type_path)
+            defaults = component_defaults(kind, name)
+            if defaults is not None:
+                result[section][key] = check_params(kind, name, result[section][key], defaults, params_path)
+            continue
+        for index, stage in enumerate(stages):
+            staged = stage_config(cfg, index).to_dict()
+            name = _get(staged, type_path)
+            defaults = component_defaults(kind, name)
+            if defaults is not None:
+                where = f"stages.{index}.{params_path}"
+                stage.setdefault(section, {})[key] = check_params(kind, name, _get(staged, params_path), defaults, where)
+    return result
+
+
 def parse_config(raw: dict | None, *, check_components: bool = True) -> Config:
     """Validate a composed config dict and return the typed Config (stages are checked one by one)."""
     raw = apply_hopt_constants(raw or {})
@@ -571,7 +603,7 @@ FORBIDDEN_STAGE_KEYS = ("stages", "fp16", "initial_grad_scale", "num_hopt_trials
 
 
 def stage_config(cfg: Config, index: int, *, check_components: bool = True) -> Config:
-    """The config of stage ``index``: the base config patched by ``stages[index]`` (REFERENCE.md 9.3)."""
+    """The config of stage ``index``: the base config patched by ``stages[index]`` (docs/reference.md §9.3)."""
     stages = cfg.stages or []
     if not stages:
         if index != 0:

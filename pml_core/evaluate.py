@@ -1,4 +1,4 @@
-"""Evaluation: embed each set once, then the metrics engine (REFERENCE.md 5.3, 6).
+"""Evaluation: embed each set once, then the metrics engine (docs/reference.md §5.3, §6).
 
 Classification sets give retrieval metrics (recall@k, MAP@R, ERC, filter-out curves) and, when the set
 carries quality labels and the distribution confidences, ``quality_scc``. Pair sets give verification

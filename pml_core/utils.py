@@ -8,6 +8,7 @@ import json
 import os
 import random
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -144,3 +145,12 @@ def config_hash(config: dict) -> str:
     text = json.dumps(config, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
+
+
+def announce(message: str) -> None:
+    """One line on stderr about what a command does with existing state (resume, reuse); rank 0 only.
+
+    stderr keeps the commands' JSON on stdout clean (``train ... > metrics.json``).
+    """
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(message, file=sys.stderr, flush=True)

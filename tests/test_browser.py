@@ -1,4 +1,4 @@
-"""The kit as a person meets it, in a real browser (issue 10): JupyterLab runs the quickstart explorer through
+"""The kit as a person meets it, in a real browser: JupyterLab runs the quickstart explorer through
 its UI, and the rendered reports' landing page links only to files that exist.
 
 Needs Debian's chromium and chromedriver plus selenium (``./run_all.sh setup --browser``); skipped with

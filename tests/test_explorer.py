@@ -1,4 +1,4 @@
-"""The run-store explorer behind the quickstart (issue 10): run listing, query paging, ERC, mode choice."""
+"""The run-store explorer behind the quickstart: run listing, query paging, ERC, mode choice."""
 
 from __future__ import annotations
 

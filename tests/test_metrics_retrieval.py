@@ -1,4 +1,4 @@
-"""Retrieval metrics: worked examples (REFERENCE.md 11), PML cross-check, filter-out exactness, memory, errors."""
+"""Retrieval metrics: worked examples (docs/reference.md §11), PML cross-check, filter-out exactness, memory, errors."""
 
 import math
 
@@ -162,7 +162,7 @@ def test_faiss_backend_matches_torch():
         assert a[k] == pytest.approx(b[k], abs=1e-9), k
 
 
-# --- worked examples (REFERENCE.md 11) -----------------------------------------------------------
+# --- worked examples (docs/reference.md §11) -----------------------------------------------------------
 
 def test_mapr_example():
     r = retrieval_metrics(_mapr_x(), MAPR_LABELS, scorer="l2", recall_k=(1,))

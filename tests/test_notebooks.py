@@ -1,5 +1,5 @@
 """Notebooks: committed without outputs, each executed by papermill in the tiny profile, tables and figures
-written, and tables identical when regenerated from an independently trained run store (issues 2 and 8)."""
+written, and tables identical when regenerated from an independently trained run store."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""DDP under torchrun on CPU (gloo): two processes train one run and write one run store (issue 7)."""
+"""DDP under torchrun on CPU (gloo): two processes train one run and write one run store."""
 
 from __future__ import annotations
 

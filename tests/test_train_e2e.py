@@ -1,4 +1,4 @@
-"""End-to-end tiny runs: run store, determinism, resume after SIGKILL, NaN losses, CLI errors (issue 2)."""
+"""End-to-end tiny runs: run store, determinism, resume after SIGKILL, NaN losses, CLI errors."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import torch
 import yaml
 
 from conftest import ROOT, tiny_config
+from pml_core.config import resolved_config
 from pml_core.errors import RunError
 from pml_core.experiments import runstore
 from pml_core.experiments.run import train_run
@@ -43,7 +44,7 @@ def test_run_store_is_complete(tiny_run):
     provenance = json.loads((tiny_run / "provenance.json").read_text())
     assert provenance["versions"]["torch"].startswith("2.14.1") and provenance["wall_seconds"] > 0
     saved = yaml.safe_load((tiny_run / "config.yaml").read_text())
-    assert saved == tiny_config().to_dict()
+    assert saved == resolved_config(tiny_config())
 
 
 def test_predictions_hold_test_set_means_and_labels(tiny_run):

@@ -1,4 +1,4 @@
-"""evaluate / cval / evaluate-cval aggregation and the optuna hyper-parameter search (issue 7)."""
+"""evaluate / cval / evaluate-cval aggregation and the optuna hyper-parameter search."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Two-stage PFE: the second stage resumes exactly the named parts, freezes them, trains the rest (issue 7)."""
+"""Two-stage PFE: the second stage resumes exactly the named parts, freezes them, trains the rest."""
 
 from __future__ import annotations
 

@@ -340,7 +340,7 @@ else:
 """),
 ])
 
-# -- face verification (issue 9) -----------------------------------------------------------------
+# -- face verification ----------------------------------------------------------------------------
 
 write(NOTEBOOKS / "table_face_verification.ipynb", [
     ("md", """

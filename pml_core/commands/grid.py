@@ -30,6 +30,7 @@ def run(args) -> int:
     methods = args.methods or list(dict.fromkeys(slice_["methods"] + slice_["variants"]))
     report = ensure_runs(args.profile, slice_["datasets"], methods, slice_["dims"], slice_["seeds"],
                          results_root=args.results_root, data_root=args.data_root or default_data_root(),
-                         overrides=args.overrides, progress=not args.no_progress, logger=args.logger)
+                         overrides=args.overrides, progress=not args.no_progress, logger=args.logger,
+                         verbose=True)
     print(report.summary())
     return 1 if report.failed else 0

@@ -8,7 +8,7 @@ from ..config import DatasetParams
 from ..errors import ConfigError, DataError
 from .collection import build_datasets
 
-# Official (images, classes) per split, REFERENCE.md 8.1 (literature values).
+# Official (images, classes) per split, docs/reference.md §8.1 (literature values).
 OFFICIAL = {
     "cub200-openset": {"train": (5864, 100), "infer-cub200": (5924, 100)},
     "cars196-openset": {"train": (8054, 98), "infer-cars196": (8131, 98)},

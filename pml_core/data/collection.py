@@ -1,4 +1,4 @@
-"""The dataset registry and `build_datasets`: train set, validation sets, test sets (REFERENCE.md 7, 8).
+"""The dataset registry and `build_datasets`: train set, validation sets, test sets (docs/reference.md §7, §8).
 
 A registry entry is ``constructor(params: DatasetParams, root: Path) -> (trainset, {test name: dataset})``.
 Test set names become ``infer-<name>``; each classification set also gets, as configured,

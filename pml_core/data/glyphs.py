@@ -1,4 +1,4 @@
-"""The embedded default dataset `glyphs` (DESIGN.md, "The embedded default").
+"""The embedded default dataset `glyphs` (docs/design.md, "The embedded default").
 
 An open-set image dataset synthesised from the TrueType fonts that ship inside matplotlib
 (DejaVu Sans / Sans Mono / Serif, STIX General, Computer Modern). A class is one character; a sample

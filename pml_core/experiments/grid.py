@@ -19,6 +19,7 @@ from ..config import Config, compose, merge, num_stages, parse_config, resolved_
 from ..errors import ConfigError, PMLError
 from ..registry import lookup
 from ..train.checkpoint import stage_dir as checkpoint_dir
+from ..utils import announce
 from . import runstore
 
 CONFIGS_ROOT = Path(__file__).resolve().parent.parent.parent / "configs"
@@ -106,8 +107,11 @@ class GridReport:
 
 def ensure_runs(profile: str, datasets: list[str], methods: list[str], dims: list[int], seeds: list[int], *,
                 results_root: str | Path, data_root: str | Path, overrides: list[str] = (), progress: bool = False,
-                logger: str = "none", configs_root: Path = CONFIGS_ROOT) -> GridReport:
-    """Run (or reuse) every run of the slice; a failing run is recorded and the others go on."""
+                logger: str = "none", configs_root: Path = CONFIGS_ROOT, verbose: bool = False) -> GridReport:
+    """Run (or reuse) every run of the slice; a failing run is recorded and the others go on.
+
+    ``verbose``: say on stderr which complete runs are reused (the CLI; notebooks print the summary).
+    """
     from .run import train_run
 
     report = GridReport()
@@ -119,6 +123,8 @@ def ensure_runs(profile: str, datasets: list[str], methods: list[str], dims: lis
                     path = runstore.run_dir(results_root, profile, dataset, method, dim, seed)
                     if runstore.is_complete(path):
                         report.reused.append(path)
+                        if verbose:
+                            announce(f"reusing the complete run in {path}")
                         continue
                     try:
                         cfg = parse_config(run_config_dict(profile, dataset, method, dim, seed, overrides, configs_root))

@@ -1,4 +1,4 @@
-"""Hyper-parameter search over the `_hopt` specs of a config (REFERENCE.md 9.1, 9.5).
+"""Hyper-parameter search over the `_hopt` specs of a config (docs/reference.md §9.1, §9.5).
 
 Spec convention (the reference's): ``{distribution: log_uniform, min, max}`` with bounds in natural-log
 space (log-uniform on [e^min, e^max]); ``{distribution: uniform, min, max}`` (also the default), an int

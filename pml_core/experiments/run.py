@@ -1,4 +1,4 @@
-"""One run end to end: config -> stages -> test -> run store (DESIGN.md, "Stable contracts")."""
+"""One run end to end: config -> stages -> test -> run store (docs/design.md, "Stable contracts")."""
 
 from __future__ import annotations
 
@@ -8,19 +8,19 @@ from pathlib import Path
 
 import torch
 
-from ..config import Config, dump_yaml, num_stages, stage_config
+from ..config import Config, dump_yaml, num_stages, resolved_config, stage_config
 from ..errors import RunError
 from ..train import checkpoint as ckpt
 from ..train import distributed
 from ..train.loggers import Logger, create_logger
 from ..train.loop import train_stages
-from ..utils import config_hash, git_commit, package_versions, resolve_device, seed_everything
+from ..utils import announce, config_hash, git_commit, package_versions, resolve_device, seed_everything
 from . import runstore
 
 
 def _check_same_config(train_root: Path, cfg: Config) -> None:
     existing = train_root / "config.yaml"
-    text = dump_yaml(cfg.to_dict())
+    text = dump_yaml(resolved_config(cfg))
     if existing.is_file() and existing.read_text() != text:
         raise RunError(f"{train_root} already holds a run of another config (see its config.yaml); "
                        "use another --train-root, or delete the folder to start over")
@@ -80,6 +80,7 @@ def _follow_run(cfg: Config, train_root: Path, data_root, from_stage: int) -> di
 
 def _train_run_main(cfg: Config, train_root: Path, data_root, *, logger, progress: bool, from_stage: int) -> dict:
     if runstore.is_complete(train_root):
+        announce(f"reusing the complete run in {train_root}")
         distributed.broadcast("complete")
         return runstore.read_metrics(train_root)
     train_root.mkdir(parents=True, exist_ok=True)
@@ -89,7 +90,7 @@ def _train_run_main(cfg: Config, train_root: Path, data_root, *, logger, progres
         distributed.broadcast("refused")
         raise
     distributed.broadcast("train")
-    resolved = cfg.to_dict()
+    resolved = resolved_config(cfg)
     runstore.write_config(train_root, dump_yaml(resolved))
     own_logger = not isinstance(logger, Logger)
     logger = create_logger(logger, train_root) if own_logger else logger

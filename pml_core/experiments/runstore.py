@@ -1,6 +1,6 @@
 """The run store: one directory per run, complete exactly when it holds ``metrics.json``.
 
-Layout (DESIGN.md, "Stable contracts")::
+Layout (docs/design.md, "Stable contracts")::
 
     results/<profile>/<dataset>/<method>-<dim>/seed-<s>/
         config.yaml        fully resolved config

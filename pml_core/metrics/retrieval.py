@@ -1,4 +1,4 @@
-"""Retrieval metrics: recall@k, MAP@R, ERC, confidence accuracy and filter-out curves (REFERENCE.md 6.2).
+"""Retrieval metrics: recall@k, MAP@R, ERC, confidence accuracy and filter-out curves (docs/reference.md §6.2).
 
 One neighbour search serves every metric and every filter-out bin. The bins are nested (a bin keeps
 the items of confidence above a threshold), so the gallery is ordered by how many bins keep each item
@@ -7,7 +7,7 @@ and cut into parts at the bins' boundaries; the search keeps each query's top-k 
 merged lists of the parts it keeps (``tests/test_metrics_retrieval.py`` proves the equality with a
 full recomputation).
 
-Conventions (REFERENCE.md 13.5-13.7):
+Conventions (docs/reference.md §13.5-13.7):
 * leave-one-out by default: every item is a query and the gallery is the whole set minus the query;
   with ``query_mask`` the queries search only the gallery (``gallery_mask``, default ``~query_mask``:
   the standard In-shop query -> gallery protocol);
@@ -78,7 +78,7 @@ def erc(errors: torch.Tensor, confidences: torch.Tensor) -> float:
 def confidence_accuracy(correct: torch.Tensor, confidences: torch.Tensor) -> float:
     """Best accuracy of 'predict correct iff confidence >= t' over all t (t = +inf included).
 
-    NaN when ``correct`` is empty or constant (REFERENCE.md Appendix C).
+    NaN when ``correct`` is empty or constant (docs/reference.md Appendix C).
     """
     correct = torch.as_tensor(correct).bool()
     n = correct.numel()
@@ -382,7 +382,7 @@ def retrieval_metrics(embeddings, labels, confidences=None, *, recall_k: Sequenc
                       rerank_fn: ScoreFn | None = None, modes=None, candidate_similarity: Similarity = "l2",
                       memory_budget: int = DEFAULT_MEMORY_BUDGET, backend: str = "torch",
                       device: str | torch.device | None = None, query_errors: dict | None = None) -> dict[str, float]:
-    """All retrieval metrics of a labelled embedding set, keys as REFERENCE.md section 6.
+    """All retrieval metrics of a labelled embedding set, keys as docs/reference.md §6.
 
     Args:
         embeddings: ``(N, P)`` vectors (or flat distribution parameters when ``rerank_fn`` is given).
@@ -396,7 +396,7 @@ def retrieval_metrics(embeddings, labels, confidences=None, *, recall_k: Sequenc
             complement of the queries). Default: leave-one-out over all items.
         scorer: similarity of the exact search: ``"cosine" | "dot" | "l2"`` or a pairwise callable
             ``fn(a (c, P), b (G, P)) -> (c, G)`` (e.g. ``knn.isotropic_gaussian_mls``: exact MLS search).
-        rerank_fn: the reference protocol for distribution scorers (REFERENCE.md 6.2 steps 1-4):
+        rerank_fn: the reference protocol for distribution scorers (docs/reference.md §6.2 steps 1-4):
             candidates are the ``R - 1 = max(max k, max class size)`` nearest ``modes`` under
             ``candidate_similarity`` (self excluded), re-ranked by
             ``rerank_fn(query (Q,1,P), candidates (Q,K,P)) -> (Q,K)`` on ``embeddings``.

@@ -1,4 +1,4 @@
-"""The face-verification table (issue 9) from the run store: accuracy on each verification bin, TPR@FPR,
+"""The face-verification table from the run store: accuracy on each verification bin, TPR@FPR,
 pair confidence quality, and IJB TAR@FAR when an IJB result file sits in a run folder.
 
 The slice comes from ``configs/grids/faces.yaml`` (one section per profile). In the tiny and smoke profiles

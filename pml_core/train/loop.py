@@ -4,7 +4,7 @@ A plain PyTorch loop (no framework owns it). One call, `train_run`, trains every
 ``train_root`` and then tests the selected checkpoint; re-running the same call after a kill resumes
 from the last completed epoch and ends with the same metrics as an uninterrupted run (on CPU).
 
-Seeding follows the reference (REFERENCE.md 9.4): the global seed of epoch ``e`` (counted over all
+Seeding follows the reference (docs/reference.md §9.4): the global seed of epoch ``e`` (counted over all
 stages, from 1) is ``seed + e``; model construction uses ``seed``. The sampler is a function of
 (seed, epoch), so the saved epoch is enough to resume the data order; RNG states are saved as well.
 """
@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from ..config import Config, num_stages, stage_config
 from ..errors import RunError
-from ..utils import resolve_device, rng_state, seed_everything, set_rng_state
+from ..utils import announce, resolve_device, rng_state, seed_everything, set_rng_state
 from . import checkpoint as ckpt
 from . import distributed
 from .loggers import Logger
@@ -136,6 +136,9 @@ class StageTrainer:
         self.history = state["history"]
         self.completed = state["completed"]
         set_rng_state(state["rng"])
+        if self.rank == 0:
+            announce(f"reusing the complete stage {self.stage} in {last}" if self.completed
+                     else f"resuming stage {self.stage} at epoch {self.start_epoch + 1} from {last}")
 
     # -- epochs --------------------------------------------------------------------------------
 
@@ -194,7 +197,7 @@ class StageTrainer:
             grad_norm_sum += grad_norm.to(grad_norm_sum.device)
             steps += 1
             if self.progress and step % 10 == 0:
-                bar.set_postfix(loss=f"{float(loss):.4f}")
+                bar.set_postfix(loss=f"{float(loss.detach()):.4f}")
         bar.close()
         if steps == 0:
             raise RunError(f"stage {self.stage}: the train loader yielded no batch (dataset smaller than batch_size?)")

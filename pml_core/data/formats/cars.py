@@ -1,4 +1,4 @@
-"""Stanford Cars196 (REFERENCE.md 8.2): devkit/*.mat annotations (scipy.io), cars_train/, cars_test/."""
+"""Stanford Cars196 (docs/reference.md §8.2): devkit/*.mat annotations (scipy.io), cars_train/, cars_test/."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""InsightFace face sets: RecordIO train set + verification bins (REFERENCE.md 8.2 "MXNet face sets").
+"""InsightFace face sets: RecordIO train set + verification bins (docs/reference.md §8.2 "MXNet face sets").
 
 ``<root>/train.rec``, ``train.idx``, ``property`` ("num_classes,height,width"); record 0's label holds
 (first index after the images, ...); images are records 1 .. images_end - 1, label = int(header label).

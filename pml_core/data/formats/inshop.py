@@ -1,4 +1,4 @@
-"""In-shop Clothes Retrieval (REFERENCE.md 8.2): list_eval_partition.txt, images under img/.
+"""In-shop Clothes Retrieval (docs/reference.md §8.2): list_eval_partition.txt, images under img/.
 
 Test set = query then gallery rows in file order (as the reference). The standard protocol (default,
 ``inshop_protocol: query-gallery``) exposes ``query_mask`` / ``gallery_mask``: queries are searched in
