@@ -90,3 +90,15 @@ def launch_options(args: argparse.Namespace):
     return Launch(workers=args.workers, launcher=args.launcher, slurm_partition=args.slurm_partition,
                   gpus_per_node=args.gpus_per_node, timeout_min=args.timeout_min,
                   array_parallelism=args.slurm_array_parallelism, params=tuple(params), folder=args.jobs_folder)
+
+
+def run_protocol_command(args: argparse.Namespace, kind: str) -> int:
+    """``evaluate`` / ``cval`` / ``evaluate-cval``: here, or farmed out with --workers / --launcher."""
+    from ..experiments.protocols import run_protocol
+
+    options = {} if kind == "cval" else {"from_seed": args.from_seed, "best_k": args.best_k}
+    metrics = run_protocol(kind, load_config(args), args.train_root, args.data_root, logger=args.logger,
+                           progress=not args.no_progress, wait=args.wait, launch=launch_options(args), **options)
+    if metrics is not None:  # None: submitted to Slurm (the message says how to follow it)
+        print_json(metrics)
+    return 0

@@ -254,7 +254,10 @@ class Outcome:
 def launch(queue, options: Launch, data_root, *, logger="none", progress: bool = False) -> Outcome:
     """Drain ``queue`` as ``options`` says (here, local processes or Slurm); Slurm returns once submitted."""
     if options.launcher == "slurm":
-        from . import slurm
+        try:
+            from . import slurm
+        except ImportError as error:
+            raise ConfigError(f"--launcher slurm needs submitit ({error}): pip install -e '.[cluster]'") from None
 
         jobs, folder = slurm.submit(queue, options, data_root, logger=logger)
         return Outcome(jobs=jobs, folder=folder)
