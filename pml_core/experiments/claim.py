@@ -79,7 +79,7 @@ def describe(record: dict | None, now: float | None = None) -> str:
         return "a process that has not written its claim record yet"
     now = time.time() if now is None else now
     parts = [f"worker {record['worker']}"] if record.get("worker") else []
-    if record.get("slurm_job"):
+    if record.get("slurm_job") and record["slurm_job"] not in record.get("worker", ""):
         parts.append(f"Slurm job {record['slurm_job']}")
     if record.get("since"):
         parts.append("since " + time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record["since"])))
@@ -179,7 +179,7 @@ def acquire(path: str | Path, *, wait: bool | float = False, heartbeat: float = 
         lock.acquire(timeout=timeout, poll_interval=poll)
     except Timeout:
         raise ClaimHeld(path, read_record(path)) from None
-    except OSError as error:
+    except (OSError, NotImplementedError) as error:  # NotImplementedError: filelock 3 on a filesystem without flock
         raise RunError(f"cannot lock the run folder {path} ({error}); the results folder must be writable and "
                        "its filesystem must support file locks (docs/cluster.md, 'Shared storage')") from None
     try:

@@ -10,6 +10,8 @@ Layout (DESIGN.md, "Stable contracts")::
         predictions.npz    per test set: <set>/mean, <set>/confidence, <set>/labels (+ quality, pairs)
         checkpoints/       stage-<i>/last.pth (full state), stage-<i>/best.pth (model)
         failed.json        present when the last attempt failed (reason, step); removed on success
+        attempts.jsonl     one line per training attempt (host, pid, worker, start): see experiments/claim.py
+        claim.json         while a process trains the run: its claim record (.claim.lock holds the lock)
 """
 
 from __future__ import annotations
