@@ -138,3 +138,20 @@ def test_two_train_commands_into_one_folder_one_trains_the_other_fails_clearly(t
     assert provenance["config_hash"] == config_hash(saved)
     assert json.loads(outcomes[winners[0]][1]) == json.loads((root / "metrics.json").read_text())
     assert len(claim.read_attempts(root)) == 1 and not (root / claim.RECORD_NAME).exists()
+
+
+def test_a_hopt_trial_on_a_held_folder_stops_the_search_and_leaves_the_folder(tmp_path):
+    from pml_core.experiments.grid import run_config_dict
+    from pml_core.experiments.hopt import _objective_fn
+
+    raw = run_config_dict("tiny", "glyphs", "arcface", 8, 0)
+    other = _holder_process(tmp_path / "trial-0")
+    try:
+        objective = _objective_fn(raw, tmp_path, tmp_path / "data", cval=False, logger="none", clean=True,
+                                  progress=False)
+        with pytest.raises(claim.ClaimHeld):  # not a failed (NaN) trial: another search owns that folder
+            objective(0, {}, 5)
+        assert (tmp_path / "trial-0" / claim.RECORD_NAME).is_file(), "--clean must not delete another's trial"
+    finally:
+        other.kill()
+        other.wait()
