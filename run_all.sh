@@ -17,6 +17,11 @@ Commands:
                    figures to paper_figures/smoke/
   paper            the same on the real datasets:
                    ./run_all.sh paper --data-root DIR [--datasets cub200 ...] [--methods arcface ...] [--gpus N]
+                   the training farmed out first (docs/cluster.md): --workers N (local processes, one GPU
+                   each; --gpus N alone means N workers), --launcher slurm [--slurm-partition P]
+                   [--gpus-per-node G] [--timeout-min M] [--slurm-array-parallelism K]
+                   [--launcher-param KEY=VALUE ...] (submits a job array and stops: rerun without
+                   --launcher when done), --retry-failed (retry runs whose last attempt failed)
   tiny             the same in the tiny profile (seconds; what the tests run)
   test [ARGS]      set up when needed, then run the whole pytest suite (ARGS go to pytest)
   setup [--browser]

@@ -169,7 +169,7 @@ def test_evaluate_cval_nests_folds_in_seeds_and_ignores_fold_stds(tmp_path, monk
         seen.append((root.relative_to(tmp_path).as_posix(), run_cfg.seed, run_cfg.dataset_params.validation_fold))
         return {"valid": {"mapr": run_cfg.seed + run_cfg.dataset_params.validation_fold / 10}}
 
-    monkeypatch.setattr(protocols, "_train", lambda data_root, logger, progress: fake)
+    monkeypatch.setattr(protocols, "_train", lambda data_root, logger, progress, wait=False: fake)
     result = protocols.evaluate_cval(cfg, tmp_path, None, best_k=1)
     assert seen == [("seed-0/fold-0", 0, 0), ("seed-0/fold-1", 1, 1), ("seed-1/fold-0", 1, 0), ("seed-1/fold-1", 2, 1)]
     assert runstore.read_metrics(tmp_path / "seed-1")["valid"] == {"mapr": pytest.approx(1.55), "mapr_std": pytest.approx(0.55)}

@@ -15,7 +15,7 @@ from ..train import distributed
 from ..train.loggers import Logger, create_logger
 from ..train.loop import train_stages
 from ..utils import announce, config_hash, git_commit, package_versions, resolve_device, seed_everything
-from . import runstore
+from . import claim, runstore
 
 
 def _check_same_config(train_root: Path, cfg: Config) -> None:
@@ -46,19 +46,22 @@ def test_checkpoint(cfg: Config, checkpoint: str | Path | None, data_root: str |
 
 
 def train_run(cfg: Config, train_root: str | Path, data_root: str | Path, *, logger: str | Logger | None = "tensorboard",
-              progress: bool = True, from_stage: int = 0) -> dict:
+              progress: bool = True, from_stage: int = 0, wait: bool | float = False) -> dict:
     """Train all stages in ``train_root``, test the selected checkpoint, fill the run store.
 
-    A complete run (metrics.json present) is returned as it is; an interrupted one resumes. Under
-    ``torchrun`` (WORLD_SIZE > 1) every rank trains its shard with DDP; rank 0 alone evaluates, tests
-    and writes the run store, the others wait for it and return the same metrics.
+    A complete run (metrics.json present) is returned as it is; an interrupted one resumes. The run
+    holds a claim on ``train_root`` (`pml_core.experiments.claim`) from its first write to its last:
+    when another process holds it, ``wait=False`` fails with `claim.ClaimHeld` naming the holder,
+    ``wait=True`` (or a number of seconds) waits for it. Under ``torchrun`` (WORLD_SIZE > 1) every rank
+    trains its shard with DDP; rank 0 alone claims the folder, evaluates, tests and writes the run store,
+    the others wait for it and return the same metrics.
     """
     created = distributed.init_from_env(cfg.device)
     try:
         if distributed.rank() != 0:
             return _follow_run(cfg, Path(train_root), data_root, from_stage)
-        result = _train_run_main(cfg, Path(train_root), data_root, logger=logger, progress=progress,
-                                 from_stage=from_stage)
+        result = _claim_and_train(cfg, Path(train_root), data_root, wait=wait, logger=logger, progress=progress,
+                                  from_stage=from_stage)
         distributed.broadcast(True)  # releases the other ranks (after the run store is complete)
         return result
     finally:  # a failing rank ends the process; torchrun then stops the others
@@ -78,6 +81,26 @@ def _follow_run(cfg: Config, train_root: Path, data_root, from_stage: int) -> di
     return runstore.read_metrics(train_root)
 
 
+def _claim_and_train(cfg: Config, train_root: Path, data_root, *, wait: bool | float, **kwargs) -> dict:
+    """`_train_run_main` under a claim on ``train_root`` (a complete run is read without one: its folder may be
+    read-only). After waiting for another holder, a run it completed with another config is refused."""
+    if runstore.is_complete(train_root):
+        return _train_run_main(cfg, train_root, data_root, **kwargs)
+    try:
+        held = claim.acquire(train_root, wait=wait)
+    except RunError:
+        distributed.broadcast("refused")
+        raise
+    with held:
+        if runstore.is_complete(train_root):  # completed by the holder this process waited for
+            try:
+                _check_same_config(train_root, cfg)
+            except RunError:
+                distributed.broadcast("refused")
+                raise
+        return _train_run_main(cfg, train_root, data_root, **kwargs)
+
+
 def _train_run_main(cfg: Config, train_root: Path, data_root, *, logger, progress: bool, from_stage: int) -> dict:
     if runstore.is_complete(train_root):
         announce(f"reusing the complete run in {train_root}")
@@ -90,6 +113,7 @@ def _train_run_main(cfg: Config, train_root: Path, data_root, *, logger, progres
         distributed.broadcast("refused")
         raise
     distributed.broadcast("train")
+    claim.record_attempt(train_root)
     resolved = resolved_config(cfg)
     runstore.write_config(train_root, dump_yaml(resolved))
     own_logger = not isinstance(logger, Logger)

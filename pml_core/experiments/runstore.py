@@ -11,6 +11,8 @@ Layout (docs/design.md, "Stable contracts")::
                            <set>/errors-erc-recall@1 and <set>/errors-erc-mapr: per-query ERC errors)
         checkpoints/       stage-<i>/last.pth (full state), stage-<i>/best.pth (model)
         failed.json        present when the last attempt failed (reason, step); removed on success
+        attempts.jsonl     one line per training attempt (host, pid, worker, start): see experiments/claim.py
+        claim.json         while a process trains the run: its claim record (.claim.lock holds the lock)
 """
 
 from __future__ import annotations

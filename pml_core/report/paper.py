@@ -61,11 +61,15 @@ def is_probabilistic(method: str) -> bool:
 
 
 def ensure_slice(profile: str, slice_: dict, *, results_root, data_root, device: str = "cpu",
-                 methods: list[str] | None = None) -> grid.GridReport:
-    """Train or reuse the runs of a slice (``methods`` defaults to its methods plus variants)."""
+                 methods: list[str] | None = None, launch=None, retry_failed: bool = False) -> grid.GridReport:
+    """Train or reuse the runs of a slice (``methods`` defaults to its methods plus variants).
+
+    ``launch`` / ``retry_failed``: as `pml_core.experiments.grid.ensure_runs` (workers, Slurm).
+    """
     methods = methods or list(dict.fromkeys(slice_["methods"] + slice_.get("variants", [])))
     return grid.ensure_runs(profile, slice_["datasets"], methods, slice_["dims"], slice_["seeds"],
-                            results_root=results_root, data_root=data_root, overrides=[f"device={device}"])
+                            results_root=results_root, data_root=data_root, overrides=[f"device={device}"],
+                            launch=launch, retry_failed=retry_failed)
 
 
 def slice_runs(results_root, profile: str, slice_: dict, methods: list[str] | None = None) -> pd.DataFrame:

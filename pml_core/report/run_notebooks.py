@@ -4,6 +4,12 @@
 ``notebooks/manifest.yaml`` lists for the profile, in order, into ``reports/<profile>/<name>.ipynb``,
 renders each to ``reports/<profile>/<name>.html`` with inputs hidden, and prints a summary. A failing
 notebook is reported and the others still run; the exit status is non-zero if any failed.
+
+With ``--workers N``, ``--launcher slurm`` or ``--retry-failed`` (the ``grid`` command's options,
+docs/cluster.md) the runs the notebooks need (the profile's grid slice, and in the paper profile the
+face slice) are trained first by that many workers, so the notebooks then only read them. ``--gpus N``
+(N > 1) without ``--workers`` means N local workers, one per GPU. A Slurm launch submits the job array
+and stops: run the command again without ``--launcher`` once ``grid --status`` shows the slice done.
 """
 
 from __future__ import annotations
@@ -344,6 +350,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", nargs="+", default=None)
     parser.add_argument("--gpus", type=int, default=None, help="GPUs to use (paper profile)")
     parser.add_argument("--only", nargs="+", default=None, help="run only these notebooks")
+    parser.add_argument("--retry-failed", action="store_true",
+                        help="retry the runs whose last attempt failed (otherwise they are reported, not retried)")
+    from ..commands.common import add_launcher_arguments
+
+    add_launcher_arguments(parser)
     args = parser.parse_args(argv)
 
     if args.profile == "paper" and not args.data_root:
@@ -360,6 +371,20 @@ def main(argv: list[str] | None = None) -> int:
         common["methods"] = args.methods
     if args.gpus is not None:
         common["device"] = "cuda" if args.gpus > 0 else "cpu"
+
+    if args.workers > 1 or args.launcher == "slurm" or args.retry_failed or (args.gpus or 0) > 1:
+        from ..errors import PMLError
+
+        try:
+            submitted = train_first(args, common.get("device", "cpu"))
+        except PMLError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        if submitted:
+            print(f"[{args.profile}] the grid is submitted; once `python -m pml_core grid --profile {args.profile} "
+                  "--status` (with the same --datasets / --methods / --results-root) shows it done, run this "
+                  "command again without --launcher to execute the notebooks")
+            return 0
 
     outcomes = []
     started = time.perf_counter()
@@ -387,6 +412,31 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Rendered notebooks: {out_dir}/ (index: {index})")
     print(f"Tables and figures: {figures_dir}/")
     return 1 if failed or not outcomes else 0
+
+
+def train_first(args, device: str) -> bool:
+    """Train the slices the notebooks of ``args.profile`` need with the launcher options; True if submitted."""
+    from ..commands.common import launch_options
+    from ..data import default_data_root
+    from . import faces, paper
+
+    if args.workers == 1 and (args.gpus or 0) > 1:
+        args.workers = args.gpus
+    launch = launch_options(args)
+    slices = [paper.grid_slice(args.profile, datasets=args.datasets)]
+    face = faces.face_slice(args.profile, datasets=args.datasets, methods=args.methods)
+    if not faces.is_stand_in(face):
+        slices.append(face)
+    submitted = False
+    for slice_ in slices:
+        print(f"[{args.profile}] training {', '.join(slice_['datasets'])} with {launch.workers} "
+              f"{'Slurm' if launch.launcher == 'slurm' else 'local'} worker(s) ...", flush=True)
+        report = paper.ensure_slice(args.profile, slice_, results_root=args.results_root,
+                                    data_root=args.data_root or str(default_data_root()), device=device,
+                                    methods=args.methods, launch=launch, retry_failed=args.retry_failed)
+        print(report.summary(), flush=True)
+        submitted |= report.launch is not None and report.launch.submitted
+    return submitted
 
 
 if __name__ == "__main__":
