@@ -4,26 +4,55 @@ from __future__ import annotations
 
 import platform
 import time
+import traceback
 from pathlib import Path
 
 import torch
 
 from ..config import Config, dump_yaml, num_stages, stage_config
-from ..errors import RunError
+from ..errors import PMLError, RunError
 from ..train import checkpoint as ckpt
 from ..train import distributed
 from ..train.loggers import Logger, create_logger
 from ..train.loop import train_stages
-from ..utils import config_hash, git_commit, package_versions, resolve_device, seed_everything
+from ..utils import config_hash, git_commit, package_versions, resolve_device, seed_everything, sweep_stale_tmp
 from . import runstore
 
 
+#: Keys that do not make a run another run: the same run may resume or be reused on another device.
+IDENTITY_EXEMPT = ("device",)
+
+
 def _check_same_config(train_root: Path, cfg: Config) -> None:
+    """Refuse a folder that holds a run (checkpoints or metrics) of another config.
+
+    A folder with a config.yaml but no checkpoint yet (an attempt that failed before training, e.g. on a
+    config error) holds nothing to protect: the new config replaces it.
+    """
     existing = train_root / "config.yaml"
-    text = dump_yaml(cfg.to_dict())
-    if existing.is_file() and existing.read_text() != text:
-        raise RunError(f"{train_root} already holds a run of another config (see its config.yaml); "
+    if not existing.is_file() or not runstore.holds_a_run(train_root):
+        return
+    differences = _config_differences(existing, cfg)
+    if differences:
+        raise RunError(f"{train_root} already holds a run of another config ({differences}; see its config.yaml); "
                        "use another --train-root, or delete the folder to start over")
+
+
+def _config_differences(existing: Path, cfg: Config, limit: int = 3) -> str:
+    """How the run's config.yaml differs from ``cfg`` ("" when it is the same run), compared resolved."""
+    from ..config import parse_config, parse_yaml, resolved_dict
+    from ..errors import ConfigError
+    from ..train.loggers import flatten
+
+    try:
+        stored = resolved_dict(parse_config(parse_yaml(existing.read_text(), str(existing)), check_components=False))
+    except (OSError, ConfigError) as error:
+        return f"its config.yaml is not a config of this kit: {error}"
+    old, new = flatten(stored), flatten(resolved_dict(cfg))
+    changed = [key for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)
+               and key.split(".")[0] not in IDENTITY_EXEMPT]
+    shown = ", ".join(f"{key}: {old.get(key)!r} there, {new.get(key)!r} here" for key in changed[:limit])
+    return shown + (f" and {len(changed) - limit} more" if len(changed) > limit else "")
 
 
 def test_checkpoint(cfg: Config, checkpoint: str | Path | None, data_root: str | Path, *, progress: bool = True,
@@ -35,12 +64,14 @@ def test_checkpoint(cfg: Config, checkpoint: str | Path | None, data_root: str |
 
     last = stage_config(cfg, num_stages(cfg) - 1)
     device = resolve_device(cfg.device)
+    # None: the freshly initialised model (an untrained baseline). Read first: a bad file fails at once.
+    weights = ckpt.load_model_weights(checkpoint) if checkpoint is not None else None
     datasets = datasets or build_datasets(last.dataset_params, data_root)
     seed_everything(last.seed)
     model = build_model(last.model_params, num_classes=datasets.train.num_classes,
                         priors=getattr(datasets.train, "priors", None)).to(device)
-    if checkpoint is not None:  # None: the freshly initialised model (an untrained baseline)
-        ckpt.load_model_state(model, ckpt.load_checkpoint(checkpoint)["model"])
+    if weights is not None:
+        ckpt.load_model_state(model, weights)
     sets = {**datasets.valid, **datasets.tests}
     return evaluate_model(model, sets, last, device, progress=progress, keep_predictions=True)
 
@@ -79,15 +110,17 @@ def _follow_run(cfg: Config, train_root: Path, data_root, from_stage: int) -> di
 
 
 def _train_run_main(cfg: Config, train_root: Path, data_root, *, logger, progress: bool, from_stage: int) -> dict:
-    if runstore.is_complete(train_root):
-        distributed.broadcast("complete")
-        return runstore.read_metrics(train_root)
-    train_root.mkdir(parents=True, exist_ok=True)
     try:
-        _check_same_config(train_root, cfg)
+        _check_same_config(train_root, cfg)  # first: a complete run is reused for its own config only
+        complete = runstore.read_metrics(train_root) if runstore.is_complete(train_root) else None
     except RunError:
         distributed.broadcast("refused")
         raise
+    if complete is not None:
+        distributed.broadcast("complete")
+        return complete
+    train_root.mkdir(parents=True, exist_ok=True)
+    sweep_stale_tmp(train_root)  # what a kill mid-write left
     distributed.broadcast("train")
     resolved = cfg.to_dict()
     runstore.write_config(train_root, dump_yaml(resolved))
@@ -109,21 +142,24 @@ def _train_run_main(cfg: Config, train_root: Path, data_root, *, logger, progres
                 if isinstance(value, (int, float)) and not isinstance(value, bool)
                 and not key.startswith("filter-out/")}
         logger.log_hparams(_flat_hparams(resolved), flat)
-    except RunError as error:
-        runstore.mark_failed(train_root, str(error))
+        runstore.write_history(train_root, history)
+        runstore.write_predictions(train_root, predictions)
+        runstore.write_provenance(train_root, {
+            "git_commit": git_commit(), "versions": package_versions(), "python": platform.python_version(),
+            "device": str(resolve_device(cfg.device)), "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+            "wall_seconds": time.perf_counter() - started, "config_hash": config_hash(resolved), "platform": platform.platform(),
+            "world_size": distributed.world_size(),
+        })
+        runstore.write_metrics(train_root, metrics)
+    except PMLError as error:  # a kit error (config, data, run): failed.json says why
+        runstore.mark_failed(train_root, str(error), error=type(error).__name__)
+        raise
+    except Exception as error:  # a bug: failed.json keeps the traceback too
+        runstore.mark_failed(train_root, f"{type(error).__name__}: {error}", traceback=traceback.format_exc())
         raise
     finally:
         if own_logger:
             logger.close()
-    runstore.write_history(train_root, history)
-    runstore.write_predictions(train_root, predictions)
-    runstore.write_provenance(train_root, {
-        "git_commit": git_commit(), "versions": package_versions(), "python": platform.python_version(),
-        "device": str(resolve_device(cfg.device)), "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
-        "wall_seconds": time.perf_counter() - started, "config_hash": config_hash(resolved), "platform": platform.platform(),
-        "world_size": distributed.world_size(),
-    })
-    runstore.write_metrics(train_root, metrics)
     return runstore.read_metrics(train_root)
 
 
