@@ -13,9 +13,8 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
 
-from ..config import Config, compose, merge, num_stages, parse_config, resolved_dict, stage_config
+from ..config import Config, compose, load_yaml, merge, num_stages, parse_config, resolved_dict, stage_config
 from ..errors import ConfigError, PMLError
 from ..registry import lookup
 from ..train.checkpoint import stage_dir as checkpoint_dir
@@ -39,7 +38,7 @@ def available_datasets(configs_root: Path = CONFIGS_ROOT) -> list[str]:
 def profile_grid(profile: str, configs_root: Path = CONFIGS_ROOT) -> dict:
     """The default slice of a profile (``configs/grids/<profile>.yaml``): datasets, methods, dims, seeds, best_k."""
     path = lookup("profile", _names(configs_root / "grids"), profile)
-    return yaml.safe_load(path.read_text())
+    return load_yaml(path)
 
 
 def run_config_dict(profile: str, dataset: str, method: str, dim: int, seed: int, overrides: list[str] = (),
@@ -77,8 +76,8 @@ def reuse_first_stage(cfg: Config, path: Path, dataset_dir: Path) -> Path | None
         if candidate == path or not runstore.is_complete(candidate) or not (source / "last.pth").is_file():
             continue
         try:
-            other = parse_config(yaml.safe_load((candidate / "config.yaml").read_text()), check_components=False)
-        except (OSError, ConfigError, yaml.YAMLError):
+            other = parse_config(load_yaml(candidate / "config.yaml"), check_components=False)
+        except ConfigError:
             continue
         if resolved_dict(stage_config(other, 0, check_components=False)) != wanted:
             continue

@@ -84,6 +84,7 @@ def train_run(cfg: Config, train_root: str | Path, data_root: str | Path, *, log
     ``torchrun`` (WORLD_SIZE > 1) every rank trains its shard with DDP; rank 0 alone evaluates, tests
     and writes the run store, the others wait for it and return the same metrics.
     """
+    resolve_device(cfg.device)  # an unusable device fails before the run folder is touched
     created = distributed.init_from_env(cfg.device)
     try:
         if distributed.rank() != 0:

@@ -416,6 +416,10 @@ def retrieval_metrics(embeddings, labels, confidences=None, *, recall_k: Sequenc
     engine = _build_engine(embeddings, labels, confidences, recall_k=recall_k, query_mask=query_mask,
                            gallery_mask=gallery_mask, scorer=scorer, rerank_fn=rerank_fn, modes=modes,
                            candidate_similarity=candidate_similarity, memory_budget=memory_budget, backend=backend, device=device)
+    if int(num_filter_out_bins) < 0:
+        raise ConfigError(f"num_filter_out_bins must be >= 0 (0: no filter-out curve), got {num_filter_out_bins}.")
+    if "recall" in metrics:
+        _check_recall_k(engine)
     engine.prepare(int(num_filter_out_bins))
     out = engine.subset_metrics(None, metrics)
     if "recall" in metrics and out and all(math.isnan(out[f"recall@{k}"]) for k in engine.ks):
@@ -425,6 +429,20 @@ def retrieval_metrics(embeddings, labels, confidences=None, *, recall_k: Sequenc
         for name, value in engine.subset_metrics(kept, metrics).items():
             out[f"filter-out/{f:.3f}/{name}"] = value
     return out
+
+
+def _check_recall_k(engine: _Engine) -> None:
+    """recall@k with k beyond the longest ranked list is 1.0 by construction: an error, not a number.
+
+    (Filter-out bins keep the reference's convention: their smaller subsets cap the lists at their size.)
+    """
+    outside = bool((engine.qmask & ~engine.gmask).any())
+    longest = int(engine.gmask.sum()) - (0 if outside else 1)
+    too_large = [k for k in engine.ks if k > longest]
+    if too_large:
+        raise DataError(f"recall@{too_large[0]} needs more than {too_large[0]} gallery items per query, but a query "
+                        f"here ranks at most {longest} ({engine.x.shape[0]} items): every recall@k with k > {longest} "
+                        f"would be 1.0 by construction; use recall k values <= {longest}")
 
 
 def filter_out_curves(embeddings, labels, confidences, *, num_bins: int = 10, **kwargs
