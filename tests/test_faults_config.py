@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import pytest
+import yaml
 
 from conftest import ROOT
 from pml_core.cli import main
@@ -162,3 +163,23 @@ def test_keys_the_kit_does_not_implement_are_rejected_by_name(override, key):
 def test_classification_metric_names_are_checked(key, value, message):
     with pytest.raises(ConfigError, match=message):
         parse_config(_glyphs(f"metrics_params.{key}_classification_metrics={value}"))
+
+
+def test_python_tags_in_a_config_run_nothing(tmp_path):
+    marker = tmp_path / "pwned"
+    (tmp_path / "evil.yaml").write_text(f"seed: !!python/object/apply:os.system ['touch {marker}']\n")
+    with pytest.raises(ConfigError, match="evil.yaml is not valid YAML"):
+        load_yaml(tmp_path / "evil.yaml")
+    assert not marker.exists()
+
+
+def test_run_folders_and_grid_files_are_read_with_the_same_loader(tmp_path):
+    from pml_core.experiments.explore import load_run_config
+    from pml_core.experiments.grid import profile_grid
+
+    raw = _glyphs()
+    raw["trainer_params"]["optimizer_params"]["lr"] = "LR"
+    text = yaml.safe_dump(raw).replace("lr: LR", "lr: 1e-3")
+    (tmp_path / "config.yaml").write_text(text)
+    assert load_run_config(tmp_path).trainer_params.optimizer_params["lr"] == 1e-3
+    assert isinstance(profile_grid("tiny"), dict)
