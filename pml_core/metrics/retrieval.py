@@ -419,7 +419,7 @@ def retrieval_metrics(embeddings, labels, confidences=None, *, recall_k: Sequenc
     if int(num_filter_out_bins) < 0:
         raise ConfigError(f"num_filter_out_bins must be >= 0 (0: no filter-out curve), got {num_filter_out_bins}.")
     if "recall" in metrics:
-        _check_recall_k(engine)
+        _warn_recall_k(engine)
     engine.prepare(int(num_filter_out_bins))
     out = engine.subset_metrics(None, metrics)
     if "recall" in metrics and out and all(math.isnan(out[f"recall@{k}"]) for k in engine.ks):
@@ -431,18 +431,17 @@ def retrieval_metrics(embeddings, labels, confidences=None, *, recall_k: Sequenc
     return out
 
 
-def _check_recall_k(engine: _Engine) -> None:
-    """recall@k with k beyond the longest ranked list is 1.0 by construction: an error, not a number.
-
-    (Filter-out bins keep the reference's convention: their smaller subsets cap the lists at their size.)
-    """
+def _warn_recall_k(engine: _Engine) -> None:
+    """Say so when a recall@k has k beyond the longest ranked list: by the reference's convention (its test
+    suite: recall@10 on 6 items is 1) the list is capped at the set, so the value is 1.0 by construction."""
     outside = bool((engine.qmask & ~engine.gmask).any())
     longest = int(engine.gmask.sum()) - (0 if outside else 1)
     too_large = [k for k in engine.ks if k > longest]
     if too_large:
-        raise DataError(f"recall@{too_large[0]} needs more than {too_large[0]} gallery items per query, but a query "
-                        f"here ranks at most {longest} ({engine.x.shape[0]} items): every recall@k with k > {longest} "
-                        f"would be 1.0 by construction; use recall k values <= {longest}")
+        warnings.warn(f"recall@{too_large[0]}: k exceeds the {longest} items a query can rank here "
+                      f"({engine.x.shape[0]} items); as in the reference the list is capped at the set, so "
+                      f"recall@k for k >= {longest} is 1.0 by construction (for every query with a relevant item)",
+                      stacklevel=4)
 
 
 def filter_out_curves(embeddings, labels, confidences, *, num_bins: int = 10, **kwargs
