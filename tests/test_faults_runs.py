@@ -156,3 +156,17 @@ def test_config_yaml_of_the_run_is_the_resolved_config(complete_run):
 
     stored = parse_config(load_yaml(complete_run / "config.yaml"))
     assert resolved_dict(stored) == resolved_dict(tiny_config())
+
+
+def test_the_grid_reuses_a_complete_run_for_its_own_config_only(complete_run, tmp_path, data_root):
+    from pml_core.experiments.grid import ensure_runs
+
+    path = runstore.run_dir(tmp_path / "results", "tiny", "glyphs", "arcface", 16, 0)
+    shutil.copytree(complete_run, path)
+    same = ensure_runs("tiny", ["glyphs"], ["arcface"], [16], [0], results_root=tmp_path / "results",
+                       data_root=data_root)
+    assert same.reused == [path] and not same.failed
+    other = ensure_runs("tiny", ["glyphs"], ["arcface"], [16], [0], results_root=tmp_path / "results",
+                        data_root=data_root, overrides=["trainer_params.num_epochs=3"])
+    assert not other.reused and "another config (trainer_params.num_epochs: 2 there, 3 here" in other.failed[path]
+    assert (path / "metrics.json").read_text() == (complete_run / "metrics.json").read_text()

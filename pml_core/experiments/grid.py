@@ -107,7 +107,7 @@ def ensure_runs(profile: str, datasets: list[str], methods: list[str], dims: lis
                 results_root: str | Path, data_root: str | Path, overrides: list[str] = (), progress: bool = False,
                 logger: str = "none", configs_root: Path = CONFIGS_ROOT) -> GridReport:
     """Run (or reuse) every run of the slice; a failing run is recorded and the others go on."""
-    from .run import train_run
+    from .run import check_same_config, train_run
 
     report = GridReport()
     started = time.perf_counter()
@@ -116,11 +116,12 @@ def ensure_runs(profile: str, datasets: list[str], methods: list[str], dims: lis
             for dim in dims:
                 for seed in seeds:
                     path = runstore.run_dir(results_root, profile, dataset, method, dim, seed)
-                    if runstore.is_complete(path):
-                        report.reused.append(path)
-                        continue
                     try:
                         cfg = parse_config(run_config_dict(profile, dataset, method, dim, seed, overrides, configs_root))
+                        if runstore.is_complete(path):
+                            check_same_config(path, cfg)  # reused for its own config only
+                            report.reused.append(path)
+                            continue
                         if num_stages(cfg) > 1:
                             reuse_first_stage(cfg, path, path.parent.parent)
                         train_run(cfg, path, data_root, logger=logger, progress=progress)

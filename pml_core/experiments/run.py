@@ -23,7 +23,7 @@ from . import runstore
 IDENTITY_EXEMPT = ("device",)
 
 
-def _check_same_config(train_root: Path, cfg: Config) -> None:
+def check_same_config(train_root: Path, cfg: Config) -> None:
     """Refuse a folder that holds a run (checkpoints or metrics) of another config.
 
     A folder with a config.yaml but no checkpoint yet (an attempt that failed before training, e.g. on a
@@ -112,7 +112,7 @@ def _follow_run(cfg: Config, train_root: Path, data_root, from_stage: int) -> di
 
 def _train_run_main(cfg: Config, train_root: Path, data_root, *, logger, progress: bool, from_stage: int) -> dict:
     try:
-        _check_same_config(train_root, cfg)  # first: a complete run is reused for its own config only
+        check_same_config(train_root, cfg)  # first: a complete run is reused for its own config only
         complete = runstore.read_metrics(train_root) if runstore.is_complete(train_root) else None
     except RunError:
         distributed.broadcast("refused")
