@@ -143,15 +143,6 @@ def _train_run_main(cfg: Config, train_root: Path, data_root, *, logger, progres
                 if isinstance(value, (int, float)) and not isinstance(value, bool)
                 and not key.startswith("filter-out/")}
         logger.log_hparams(_flat_hparams(resolved), flat)
-        runstore.write_history(train_root, history)
-        runstore.write_predictions(train_root, predictions)
-        runstore.write_provenance(train_root, {
-            "git_commit": git_commit(), "versions": package_versions(), "python": platform.python_version(),
-            "device": str(resolve_device(cfg.device)), "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
-            "wall_seconds": time.perf_counter() - started, "config_hash": config_hash(resolved), "platform": platform.platform(),
-            "world_size": distributed.world_size(),
-        })
-        runstore.write_metrics(train_root, metrics)
     except PMLError as error:  # a kit error (config, data, run): failed.json says why
         runstore.mark_failed(train_root, str(error), error=type(error).__name__)
         raise
@@ -161,6 +152,15 @@ def _train_run_main(cfg: Config, train_root: Path, data_root, *, logger, progres
     finally:
         if own_logger:
             logger.close()
+    runstore.write_history(train_root, history)
+    runstore.write_predictions(train_root, predictions)
+    runstore.write_provenance(train_root, {
+        "git_commit": git_commit(), "versions": package_versions(), "python": platform.python_version(),
+        "device": str(resolve_device(cfg.device)), "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+        "wall_seconds": time.perf_counter() - started, "config_hash": config_hash(resolved), "platform": platform.platform(),
+        "world_size": distributed.world_size(),
+    })
+    runstore.write_metrics(train_root, metrics)
     return runstore.read_metrics(train_root)
 
 
