@@ -99,6 +99,11 @@ def _expand_braces(token: str) -> list[str]:
 
 
 def repo_path_exists(token: str) -> bool:
+    """A path (with {a,b} and * patterns) exists; a pytest node id ``tests/x.py::test_y`` names a test in that file."""
+    if "::" in token:
+        file, _, name = token.partition("::")
+        return (ROOT / file).is_file() and re.search(rf"def {re.escape(name.split('[')[0])}\b",
+                                                     (ROOT / file).read_text()) is not None
     return all(glob.glob(str(ROOT / candidate)) for candidate in _expand_braces(token))
 
 

@@ -83,9 +83,9 @@ def test_two_stage_runs_reuse_the_identical_first_stage(tiny_outputs):
 
     glyphs = tiny_outputs[0] / "results" / "tiny" / "glyphs"
     for seed in (0, 1):
-        base = torch.load(glyphs / f"arcface-8/seed-{seed}/checkpoints/stage-0/best.pth", weights_only=False)
+        base = torch.load(glyphs / f"arcface-8/seed-{seed}/checkpoints/stage-0/best.pth", weights_only=True)
         for method in ("pfe-arcface", "pfe-nms-arcface"):
-            reused = torch.load(glyphs / f"{method}-8/seed-{seed}/checkpoints/stage-0/best.pth", weights_only=False)
+            reused = torch.load(glyphs / f"{method}-8/seed-{seed}/checkpoints/stage-0/best.pth", weights_only=True)
             assert reused["model"].keys() == base["model"].keys()
             assert all(torch.equal(reused["model"][k], base["model"][k]) for k in base["model"])
     history = (glyphs / "pfe-arcface-8/seed-0/history.csv").read_text().splitlines()

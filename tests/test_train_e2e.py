@@ -64,7 +64,8 @@ def test_a_complete_run_is_reused(tiny_run, data_root):
 
 def test_another_config_in_the_same_root_is_refused(tmp_path, data_root):
     root = tmp_path / "run"
-    root.mkdir()
+    (root / "checkpoints" / "stage-0").mkdir(parents=True)
+    (root / "checkpoints" / "stage-0" / "last.pth").write_bytes(b"a checkpoint")  # a run to protect
     runstore.write_config(root, "seed: 1\n")
     with pytest.raises(RunError, match="another config"):
         train_run(tiny_config(), root, data_root, logger="none", progress=False)
@@ -114,7 +115,7 @@ def test_killed_run_resumes_to_the_same_metrics(tmp_path, data_root):
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    assert torch.load(last, weights_only=False)["epoch"] == 1, "the kill should land during the second epoch"
+    assert torch.load(last, weights_only=True)["epoch"] == 1, "the kill should land during the second epoch"
     assert not (killed / "metrics.json").exists()
 
     subprocess.run(_train_command(killed, data_root), check=True, capture_output=True, cwd=ROOT)

@@ -6,14 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
-from ..config import Config, parse_config
+from ..config import Config, load_yaml, parse_config
 from . import runstore
 
 
 def load_run_config(run: str | Path) -> Config:
-    return parse_config(yaml.safe_load((Path(run) / "config.yaml").read_text()))
+    return parse_config(load_yaml(Path(run) / "config.yaml"))
 
 
 def untrained_metrics(run: str | Path, data_root: str | Path) -> dict:

@@ -22,10 +22,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
 
-from ..config import Config, compose, merge, num_stages, parse_config, resolved_dict, stage_config
-from ..errors import ConfigError
+from ..config import Config, compose, load_yaml, merge, num_stages, parse_config, resolved_dict, stage_config
+from ..errors import ConfigError, PMLError
 from ..registry import lookup
 from ..train.checkpoint import stage_dir as checkpoint_dir
 from ..utils import announce, write_json_atomic
@@ -49,7 +48,7 @@ def available_datasets(configs_root: Path = CONFIGS_ROOT) -> list[str]:
 def profile_grid(profile: str, configs_root: Path = CONFIGS_ROOT) -> dict:
     """The default slice of a profile (``configs/grids/<profile>.yaml``): datasets, methods, dims, seeds, best_k."""
     path = lookup("profile", _names(configs_root / "grids"), profile)
-    return yaml.safe_load(path.read_text())
+    return load_yaml(path)
 
 
 def run_config_dict(profile: str, dataset: str, method: str, dim: int, seed: int, overrides: list[str] = (),
@@ -87,8 +86,8 @@ def reuse_first_stage(cfg: Config, path: Path, dataset_dir: Path) -> Path | None
         if candidate == path or not runstore.is_complete(candidate) or not (source / "last.pth").is_file():
             continue
         try:
-            other = parse_config(yaml.safe_load((candidate / "config.yaml").read_text()), check_components=False)
-        except (OSError, ConfigError, yaml.YAMLError):
+            other = parse_config(load_yaml(candidate / "config.yaml"), check_components=False)
+        except ConfigError:
             continue
         if resolved_dict(stage_config(other, 0, check_components=False)) != wanted:
             continue
@@ -254,8 +253,9 @@ def ensure_runs(profile: str, datasets: list[str], methods: list[str], dims: lis
     if retry_failed:
         workers.clear_failed(runs)
     before = {run.path: workers.state(run.path) for run in runs}
+    other_config = _complete_runs_of_other_configs(runs, before)
     if verbose:  # the CLI says which runs it reuses; notebooks print the summary only
-        for path in (path for path, state in before.items() if state == "complete"):
+        for path in (path for path, state in before.items() if state == "complete" and path not in other_config):
             announce(f"reusing the complete run in {path}")
     if not launch.in_process:
         queue.check()
@@ -264,7 +264,9 @@ def ensure_runs(profile: str, datasets: list[str], methods: list[str], dims: lis
     report = GridReport(seconds=time.perf_counter() - started, launch=outcome)
     for run in runs:
         now = workers.state(run.path)
-        if now == "complete":
+        if run.path in other_config:
+            report.failed[run.path] = other_config[run.path]
+        elif now == "complete":
             (report.reused if before[run.path] == "complete" else report.completed).append(run.path)
         elif now == "failed":
             report.failed[run.path] = _failure_reason(run.path)
@@ -273,6 +275,21 @@ def ensure_runs(profile: str, datasets: list[str], methods: list[str], dims: lis
         else:
             report.pending.append(run.path)
     return report
+
+
+def _complete_runs_of_other_configs(runs, states: dict[Path, str]) -> dict[Path, str]:
+    """{run folder: reason} for the complete runs whose config.yaml is not the slice's config for them: a
+    complete run is reused for its own config only (a changed config file, profile or override)."""
+    from .run import check_same_config
+
+    refused = {}
+    for run in runs:
+        if states[run.path] == "complete":
+            try:
+                check_same_config(run.path, run.config())
+            except PMLError as error:
+                refused[run.path] = str(error)
+    return refused
 
 
 def _failure_reason(path: Path) -> str:

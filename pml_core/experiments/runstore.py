@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import RunError
 from ..utils import savez_atomic, write_json_atomic, write_text_atomic
 
 
@@ -36,8 +37,27 @@ def is_complete(path: str | Path) -> bool:
     return (Path(path) / "metrics.json").is_file()
 
 
+def holds_a_run(path: str | Path) -> bool:
+    """True when the folder holds results or checkpoints of a run (what a run of another config must not touch).
+
+    A folder with only a config.yaml (an attempt that failed before its first checkpoint) holds no run.
+    """
+    path = Path(path)
+    return is_complete(path) or any((path / "checkpoints").glob("stage-*/*.pth"))
+
+
 def read_metrics(path: str | Path) -> dict:
-    return json.loads((Path(path) / "metrics.json").read_text())
+    """metrics.json of a complete run; a damaged file is a RunError naming it and the fix."""
+    file = Path(path) / "metrics.json"
+    try:
+        metrics = json.loads(file.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise RunError(f"{file} is damaged ({error}); delete it and run the same command again: the run is tested "
+                       f"again from its checkpoints") from None
+    if not isinstance(metrics, dict):
+        raise RunError(f"{file} holds a {type(metrics).__name__}, not {{test set: {{metric: value}}}}; delete it "
+                       f"and run the same command again: the run is tested again from its checkpoints")
+    return metrics
 
 
 def write_metrics(path: str | Path, metrics: dict) -> None:

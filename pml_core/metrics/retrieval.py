@@ -421,6 +421,10 @@ def retrieval_metrics(embeddings, labels, confidences=None, *, recall_k: Sequenc
     engine = _build_engine(embeddings, labels, confidences, recall_k=recall_k, query_mask=query_mask,
                            gallery_mask=gallery_mask, scorer=scorer, rerank_fn=rerank_fn, modes=modes,
                            candidate_similarity=candidate_similarity, memory_budget=memory_budget, backend=backend, device=device)
+    if int(num_filter_out_bins) < 0:
+        raise ConfigError(f"num_filter_out_bins must be >= 0 (0: no filter-out curve), got {num_filter_out_bins}.")
+    if "recall" in metrics:
+        _warn_recall_k(engine)
     engine.prepare(int(num_filter_out_bins))
     stats = engine.subset_stats(None)
     out = engine.subset_metrics(None, metrics, stats)
@@ -446,6 +450,19 @@ def _query_errors(engine: _Engine, stats) -> dict[str, np.ndarray]:
     recall_errors[ids[has_pos]] = 1.0 - hits[1][has_pos].double()
     ap_errors[ids] = (1.0 - ap).double()
     return {"erc-recall@1": recall_errors.cpu().numpy(), "erc-mapr": ap_errors.cpu().numpy()}
+
+
+def _warn_recall_k(engine: _Engine) -> None:
+    """Say so when a recall@k has k beyond the longest ranked list: by the reference's convention (its test
+    suite: recall@10 on 6 items is 1) the list is capped at the set, so the value is 1.0 by construction."""
+    outside = bool((engine.qmask & ~engine.gmask).any())
+    longest = int(engine.gmask.sum()) - (0 if outside else 1)
+    too_large = [k for k in engine.ks if k > longest]
+    if too_large:
+        warnings.warn(f"recall@{too_large[0]}: k exceeds the {longest} items a query can rank here "
+                      f"({engine.x.shape[0]} items); as in the reference the list is capped at the set, so "
+                      f"recall@k for k >= {longest} is 1.0 by construction (for every query with a relevant item)",
+                      stacklevel=4)
 
 
 def filter_out_curves(embeddings, labels, confidences, *, num_bins: int = 10, **kwargs

@@ -12,8 +12,8 @@ import json
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
+from ..config import load_yaml
 from ..experiments.grid import CONFIGS_ROOT
 from . import paper, tables
 
@@ -27,7 +27,7 @@ STAND_IN = ("STAND-IN: no face data in this profile; the columns are the glyph r
 
 def face_slice(profile: str, **given) -> dict:
     """The face slice of ``profile`` (configs/grids/faces.yaml) with the given (non-None) entries replacing it."""
-    sections = yaml.safe_load((CONFIGS_ROOT / "grids" / "faces.yaml").read_text())
+    sections = load_yaml(CONFIGS_ROOT / "grids" / "faces.yaml")
     slice_ = {"variants": [], "ablations": {}, **sections[profile if profile in sections else "smoke"]}
     slice_.update({key: value for key, value in given.items() if value is not None})
     return slice_
@@ -124,7 +124,7 @@ def face_ijb_results(results_root, profile: str, slice_: dict, ijb_root, *, meth
                     path = Path(run) / IJB_FILE
                     if path.is_file():
                         continue
-                    cfg = parse_config({**yaml.safe_load((Path(run) / "config.yaml").read_text()), "device": device})
+                    cfg = parse_config({**load_yaml(Path(run) / "config.yaml"), "device": device})
                     checkpoint = ckpt.stage_dir(run, num_stages(cfg) - 1) / f"{cfg.stage_resume}.pth"
                     if not checkpoint.is_file():
                         continue
