@@ -12,6 +12,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import yaml
 
@@ -106,16 +107,26 @@ class GridReport:
 
 def ensure_runs(profile: str, datasets: list[str], methods: list[str], dims: list[int], seeds: list[int], *,
                 results_root: str | Path, data_root: str | Path, overrides: list[str] = (), progress: bool = False,
-                logger: str = "none", configs_root: Path = CONFIGS_ROOT) -> GridReport:
-    """Run (or reuse) every run of the slice; a failing run is recorded and the others go on."""
-    from .run import train_run
+                logger: str = "tensorboard", echo: Callable[[str], None] | None = None,
+                configs_root: Path = CONFIGS_ROOT) -> GridReport:
+    """Run (or reuse) every run of the slice; a failing run is recorded and the others go on.
 
+    ``logger``: every trained run's logger (default TensorBoard, ``<run>/tensorboard``). ``echo`` (e.g.
+    ``print``) gets progress lines: how many runs are complete, then per run it trains
+    ``[i/n] <dataset>/<method>-<dim> seed <s>: epoch e/E, loss ..., <selection metric> ...`` and its result.
+    """
     report = GridReport()
     started = time.perf_counter()
+    total, index = len(datasets) * len(methods) * len(dims) * len(seeds), 0
+    if echo:
+        done = sum(runstore.is_complete(runstore.run_dir(results_root, profile, d, m, dim, s))
+                   for d in datasets for m in methods for dim in dims for s in seeds)
+        echo(f"grid: {total} runs, {done} complete (reused), {total - done} to train")
     for dataset in datasets:
         for method in methods:
             for dim in dims:
                 for seed in seeds:
+                    index += 1
                     path = runstore.run_dir(results_root, profile, dataset, method, dim, seed)
                     if runstore.is_complete(path):
                         report.reused.append(path)
@@ -124,7 +135,8 @@ def ensure_runs(profile: str, datasets: list[str], methods: list[str], dims: lis
                         cfg = parse_config(run_config_dict(profile, dataset, method, dim, seed, overrides, configs_root))
                         if num_stages(cfg) > 1:
                             reuse_first_stage(cfg, path, path.parent.parent)
-                        train_run(cfg, path, data_root, logger=logger, progress=progress)
+                        _train(cfg, path, data_root, logger, progress, echo,
+                               f"[{index}/{total}] {dataset}/{method}-{dim} seed {seed}")
                         report.completed.append(path)
                     except ConfigError:
                         raise  # a wrong grid slice: nothing else would work either
@@ -135,3 +147,29 @@ def ensure_runs(profile: str, datasets: list[str], methods: list[str], dims: lis
                         runstore.mark_failed(path, report.failed[path], traceback=traceback.format_exc())
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _train(cfg: Config, path: Path, data_root, logger: str, progress: bool, echo, prefix: str) -> None:
+    """`train_run` one grid run; with ``echo``, one line per epoch and one with the test result."""
+    from ..train.loggers import EchoLogger, create_logger
+    from ..train.loop import global_epoch_offset
+    from .run import train_run
+
+    if echo is None:
+        train_run(cfg, path, data_root, logger=logger, progress=progress)
+        return
+    last = stage_config(cfg, num_stages(cfg) - 1).trainer_params
+    watched = f"{last.selection_dataset}/{last.selection_metric}"
+    run_logger = EchoLogger(create_logger(logger, path), echo, prefix, global_epoch_offset(cfg, num_stages(cfg)),
+                            watched)
+    started = time.perf_counter()
+    try:
+        metrics = train_run(cfg, path, data_root, logger=run_logger, progress=progress)
+    except Exception as error:
+        echo(f"{prefix}: FAILED ({type(error).__name__}: {error})")
+        raise
+    finally:
+        run_logger.close()
+    tests = {name: values for name, values in metrics.items() if name.startswith("infer-") and "recall@1" in values}
+    result = ", ".join(f"{name} recall@1 {values['recall@1']:.3f}" for name, values in list(tests.items())[:1])
+    echo(f"{prefix}: done in {time.perf_counter() - started:.0f} s" + (f", {result}" if result else ""))

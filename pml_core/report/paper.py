@@ -50,11 +50,13 @@ def is_probabilistic(method: str) -> bool:
 
 
 def ensure_slice(profile: str, slice_: dict, *, results_root, data_root, device: str = "cpu",
-                 methods: list[str] | None = None) -> grid.GridReport:
-    """Train or reuse the runs of a slice (``methods`` defaults to its methods plus variants)."""
+                 methods: list[str] | None = None, logger: str = "tensorboard", echo=None) -> grid.GridReport:
+    """Train or reuse the runs of a slice (``methods`` defaults to its methods plus variants); ``logger`` and
+    ``echo`` (progress lines, e.g. ``print``) as in `grid.ensure_runs`."""
     methods = methods or list(dict.fromkeys(slice_["methods"] + slice_.get("variants", [])))
     return grid.ensure_runs(profile, slice_["datasets"], methods, slice_["dims"], slice_["seeds"],
-                            results_root=results_root, data_root=data_root, overrides=[f"device={device}"])
+                            results_root=results_root, data_root=data_root, overrides=[f"device={device}"],
+                            logger=logger, echo=echo)
 
 
 def summary(results_root, profile: str, slice_: dict, methods: list[str] | None = None) -> pd.DataFrame:

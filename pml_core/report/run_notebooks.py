@@ -4,6 +4,12 @@
 ``notebooks/manifest.yaml`` lists for the profile, in order, into ``reports/<profile>/<name>.ipynb``,
 renders each to ``reports/<profile>/<name>.html`` with inputs hidden, and prints a summary. A failing
 notebook is reported and the others still run; the exit status is non-zero if any failed.
+
+Each notebook gets ``output_dir = paper_figures/<profile>/`` (run interactively, notebooks write to
+``scratch/<profile>/`` instead: `pml_core.report.notebook`), runs on the kit's kernel "Python (pml-kit)"
+whether or not it is registered (`pml_core.report.kernel`), and its progress lines (``[i/n] ...: epoch
+e/E ...``) are echoed while it runs; nothing else of a notebook reaches the terminal. The executed
+notebook starts with its parameters and a link back to ``index.html``.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import argparse
 import html
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -49,26 +56,101 @@ def render_html(executed: Path, target: Path) -> None:
     target.write_text(body)
 
 
-def execute(name: str, parameters: dict, out_dir: Path, notebooks_dir: Path = NOTEBOOKS,
-            kernel_name: str | None = None, label: str | None = None) -> Outcome:
-    """Execute ``notebooks/<name>.ipynb`` into ``out_dir/<label>.ipynb`` and render ``<label>.html``."""
+PROGRESS_LINE = re.compile(r"^\[\d+/\d+\] ")
+
+
+class ProgressEcho:
+    """A file-like sink for a notebook's stdout that passes on only the progress lines (`PROGRESS_LINE`),
+    indented, to ``target``; chunks may split lines anywhere."""
+
+    def __init__(self, target=None, indent: str = "  "):
+        self.target, self.indent, self.pending = target or sys.stdout, indent, ""
+
+    def write(self, text: str) -> int:
+        self.pending += text
+        *lines, self.pending = self.pending.split("\n")
+        for line in lines:
+            line = line.rstrip("\r")
+            if PROGRESS_LINE.match(line):
+                self.target.write(f"{self.indent}{line}\n")
+        return len(text)
+
+    def flush(self) -> None:
+        self.target.flush()
+
+
+def _markdown_cell_text(value) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def report_header(source: Path, parameters: dict, index_href: str = "index.html") -> str:
+    """The markdown that opens an executed notebook: a link back to the reports' index and a table of every
+    parameter of ``source``'s parameters cell with the value of this run (given ones marked) and its comment."""
     import papermill
+
+    declared = papermill.inspect_notebook(str(source))
+    rows = []
+    for name, spec in declared.items():
+        given = name in parameters
+        value = repr(parameters[name]) if given else spec["default"]
+        rows.append(f"| `{name}` | `{_markdown_cell_text(value)}`{' (given)' if given else ''} | "
+                    f"{_markdown_cell_text(spec.get('help') or '')} |")
+    rows += [f"| `{name}` | `{_markdown_cell_text(repr(value))}` (given) | |" for name, value in parameters.items()
+             if name not in declared]
+    profile = parameters.get("profile")
+    back = f"[← all reports{f' of the `{profile}` profile' if profile else ''}]({index_href})"
+    return (f"{back} · executed {time.strftime('%Y-%m-%d %H:%M')} from `notebooks/{source.name}` with these "
+            f"parameters (set in the parameters cell, or given to papermill with `-p name value`):\n\n"
+            "| parameter | value | meaning |\n|---|---|---|\n" + "\n".join(rows))
+
+
+def _add_header(executed: Path, source: Path, parameters: dict) -> None:
+    import nbformat
+
+    notebook = nbformat.read(executed, as_version=4)
+    cell = nbformat.v4.new_markdown_cell(report_header(source, parameters))
+    cell.metadata["tags"] = ["pml-report-header"]
+    notebook.cells.insert(1 if notebook.cells and notebook.cells[0].cell_type == "markdown" else 0, cell)
+    nbformat.write(notebook, executed)
+
+
+def execute(name: str, parameters: dict, out_dir: Path, notebooks_dir: Path = NOTEBOOKS,
+            kernel_name: str | None = None, label: str | None = None, echo=None) -> Outcome:
+    """Execute ``notebooks/<name>.ipynb`` into ``out_dir/<label>.ipynb`` and render ``<label>.html``.
+
+    The kernel is the notebook's (``pml-kit``: this interpreter) unless ``kernel_name`` is given; the
+    notebook's progress lines go to ``echo`` (a `ProgressEcho`, default one on stdout; False: none).
+    """
+    import papermill
+
+    from .kernel import NotebookKernelManager
 
     label = label or name
     started = time.perf_counter()
     executed = out_dir / f"{label}.ipynb"
+    source = notebooks_dir / f"{name}.ipynb"
     error = None
     try:
-        papermill.execute_notebook(str(notebooks_dir / f"{name}.ipynb"), str(executed), parameters=parameters,
-                                   cwd=str(notebooks_dir), kernel_name=kernel_name, progress_bar=False,
-                                   log_output=False)
+        papermill.execute_notebook(str(source), str(executed), parameters=parameters, cwd=str(notebooks_dir),
+                                   kernel_name=kernel_name, progress_bar=False, log_output=False,
+                                   stdout_file=(echo or ProgressEcho()) if echo is not False else None,
+                                   kernel_manager_class=NotebookKernelManager)
     except Exception as exc:  # papermill raises PapermillExecutionError with the cell's traceback
         error = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
     page = None
     if executed.is_file():
+        _add_header(executed, source, parameters)
         page = out_dir / f"{label}.html"
         render_html(executed, page)
     return Outcome(label, time.perf_counter() - started, error, page)
+
+
+def notebook_path(path: str | Path, notebooks_dir: Path = NOTEBOOKS) -> str:
+    """``path`` as a notebook parameter: relative to ``notebooks_dir`` (the kernel's working directory) when it
+    lies inside the repository, so executed notebooks show ``../results``, else absolute."""
+    path = Path(path).resolve()
+    root = notebooks_dir.resolve().parent
+    return os.path.relpath(path, notebooks_dir.resolve()) if path.is_relative_to(root) else str(path)
 
 
 INDEX_STYLE = """
@@ -229,8 +311,8 @@ def main(argv: list[str] | None = None) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     figures_dir = Path(args.figures_root) / args.profile
     figures_dir.mkdir(parents=True, exist_ok=True)
-    common = {"profile": args.profile, "results_root": str(Path(args.results_root).resolve()),
-              "output_dir": str(figures_dir.resolve()), "data_root": args.data_root or ""}
+    common = {"profile": args.profile, "results_root": notebook_path(args.results_root),
+              "output_dir": notebook_path(figures_dir), "data_root": notebook_path(args.data_root) if args.data_root else ""}
     if args.datasets:
         common["datasets"] = args.datasets
     if args.methods:
