@@ -5,6 +5,10 @@
 unless ``--port`` is given, prints the URL and replaces itself with ``jupyter lab``, serving the whole
 repository (``reports/``, ``paper_figures/``, ``results/`` can be browsed and executed reports opened),
 with kernel sockets encrypted (CurveZMQ) when pyzmq supports it. Other options go to ``jupyter lab``.
+
+The notebooks of ``notebooks/`` are the committed sources: JupyterLab saves them without outputs
+(`strip_committed_notebook`, its pre-save hook), so exploring, autosave included, never leaves them modified;
+outputs stay on screen, and File > Save Notebook As... into ``scratch/`` keeps a copy with them.
 """
 
 from __future__ import annotations
@@ -18,6 +22,25 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 START = "notebooks/quickstart.ipynb"
+COMMITTED = "notebooks"  # the folder, relative to the server root, whose notebooks are saved without outputs
+# nbstripout's default keys plus language_info (kernel versions): what the git filter strips (docs/CONTRIBUTING.md)
+STRIPPED_KEYS = ("metadata.signature", "metadata.widgets", "cell.metadata.collapsed", "cell.metadata.ExecuteTime",
+                 "cell.metadata.execution", "cell.metadata.heading_collapsed", "cell.metadata.hidden",
+                 "cell.metadata.scrolled", "metadata.language_info")
+
+
+def strip_committed_notebook(model: dict, path: str, contents_manager=None, **kwargs) -> None:
+    """JupyterLab's pre-save hook: a notebook directly in `COMMITTED` is saved as the git filter would commit
+    it (no outputs, counts or run metadata); any other file is saved as it is."""
+    from pathlib import PurePosixPath
+
+    if model.get("type") != "notebook" or PurePosixPath(path.strip("/")).parent != PurePosixPath(COMMITTED):
+        return
+    import nbformat
+    from nbstripout import strip_output
+
+    model["content"] = strip_output(nbformat.from_dict(model["content"]), keep_output=False, keep_count=False,
+                                    keep_id=False, extra_keys=list(STRIPPED_KEYS))
 
 
 def free_port(start: int = 8888, stop: int = 8988) -> int:
@@ -38,7 +61,8 @@ def server_command(root: str | Path, port: int, token: str, extra: list[str] = (
 
     command = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={Path(root).resolve()}",
                f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
-               f"--LabApp.default_url=/lab/tree/{START}"]
+               f"--LabApp.default_url=/lab/tree/{START}",
+               "--ContentsManager.pre_save_hook=pml_core.report.lab.strip_committed_notebook"]
     if zmq.has("curve"):
         command.append("--KernelManager.transport_encryption=auto")
     if hasattr(os, "geteuid") and os.geteuid() == 0:
@@ -61,6 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     port = args.port or free_port()
     token = args.token or secrets.token_hex(16)
     print(f"lab: kernel '{KERNEL_NAME}' (\"{DISPLAY_NAME}\") registered in {spec.parent}")
+    print(f"lab: notebooks in {COMMITTED}/ are saved without outputs (Save Notebook As... into scratch/ keeps them)")
     print(f"lab: JupyterLab on the repository root {ROOT} (Ctrl-C to stop); open\n"
           f"      http://localhost:{port}/lab/tree/{START}?token={token}", flush=True)
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))

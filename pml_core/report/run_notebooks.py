@@ -83,6 +83,11 @@ def _markdown_cell_text(value) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
+def _literal(value) -> str:
+    """A given parameter as the parameters cell would write it (double-quoted strings)."""
+    return '"' + value.replace('"', '\\"') + '"' if isinstance(value, str) else repr(value)
+
+
 def report_header(source: Path, parameters: dict, index_href: str = "index.html") -> str:
     """The markdown that opens an executed notebook: a link back to the reports' index and a table of every
     parameter of ``source``'s parameters cell with the value of this run (given ones marked) and its comment."""
@@ -92,10 +97,10 @@ def report_header(source: Path, parameters: dict, index_href: str = "index.html"
     rows = []
     for name, spec in declared.items():
         given = name in parameters
-        value = repr(parameters[name]) if given else spec["default"]
+        value = _literal(parameters[name]) if given else spec["default"]
         rows.append(f"| `{name}` | `{_markdown_cell_text(value)}`{' (given)' if given else ''} | "
                     f"{_markdown_cell_text(spec.get('help') or '')} |")
-    rows += [f"| `{name}` | `{_markdown_cell_text(repr(value))}` (given) | |" for name, value in parameters.items()
+    rows += [f"| `{name}` | `{_markdown_cell_text(_literal(value))}` (given) | |" for name, value in parameters.items()
              if name not in declared]
     profile = parameters.get("profile")
     back = f"[← all reports{f' of the `{profile}` profile' if profile else ''}]({index_href})"
