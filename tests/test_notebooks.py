@@ -170,9 +170,10 @@ def test_reports_open_with_parameters_profile_and_index_link(tiny_outputs):
         header = executed.cells[1]
         assert header.cell_type == "markdown" and "pml-report-header" in header.metadata.tags
         assert "](index.html)" in header.source and "| `profile` | `\"tiny\"` (given) |" in header.source
-        assert re.search(r"\| `output_dir` \| `\"\S+/figures/tiny\"` \(given\)", header.source)
+        assert re.search(r"\| `output_dir` \| `\"\S+/figures/tiny\"` \(given\) \| empty: \.\./scratch/&lt;profile&gt;/",
+                         header.source), "the parameter's comment, escaped for markdown"
         html = (reports / f"{name}.html").read_text()
-        assert 'href="index.html"' in html and "Profile <code>tiny</code>" in html
+        assert 'href="index.html"' in html and "Profile <code>tiny</code>" in html and "scratch/&lt;profile&gt;/" in html
         assert "smoke</code> profile" not in html and "With the `smoke` profile" not in html
     run = tiny_outputs[0] / "results" / "tiny" / "glyphs" / "arcface-8" / "seed-0"
     assert list((run / "tensorboard").glob("events.out.tfevents.*")), "grid runs log to TensorBoard"

@@ -20,7 +20,7 @@ best_k = None
 data_root = ""               # empty: the kit's data cache (glyphs are generated there)
 device = "cpu"
 results_root = "../results"  # the run store (shared with ./run_all.sh: complete runs are reused)
-output_dir = ""              # tables and figures; empty: ../scratch/<profile>/ (git-ignored); ./run_all.sh: paper_figures/<profile>/
+output_dir = ""              # empty: ../scratch/<profile>/ (git-ignored); ./run_all.sh: paper_figures/<profile>/
 '''
 
 SETUP = '''
@@ -234,7 +234,7 @@ committed `paper_figures/`.
 profile = "smoke"              # tiny | smoke | paper
 results_root = "../results"    # the run store (shared with ./run_all.sh: complete runs are reused)
 data_root = ""                 # empty: the kit's cache folder (glyphs are generated there on first use)
-output_dir = ""                # figures; empty: ../scratch/<profile>/ (git-ignored); ./run_all.sh: paper_figures/<profile>/
+output_dir = ""                # empty: ../scratch/<profile>/ (git-ignored); ./run_all.sh: paper_figures/<profile>/
 device = "cpu"
 method = "arcface"
 dim = 128

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 import numpy as np
 import pandas as pd
 
@@ -202,11 +204,11 @@ class RunView:
                                markersize=4, label=label)
             overall = error[np.argmin(rejected)]  # nothing rejected: the error of every query
             ax.axhline(overall, color=drawn.get_color(), linewidth=0.9, linestyle=":",
-                       label=f"{label} of all queries ({overall:.2f}): random confidence")
+                       label=f"random confidence: {label} of all queries ({overall:.2f})")
         ax.set_xlabel("fraction rejected (least confident first)")
         ax.set_ylabel("error of the kept queries")
         ax.set_xlim(0, 1)
-        ax.set_ylim(0, 1)
+        ax.set_ylim(-0.02, 1.02)
         ax.set_title(f"Error versus reject: {self.name}", fontsize=9)
         ax.legend(fontsize=7, loc="best")
         fig.tight_layout()
@@ -239,6 +241,7 @@ class RunView:
                 ax.text(start + 0.6, 0.98, f"stage {stages[start]}", transform=ax.get_xaxis_transform(),
                         fontsize=7, va="top", color="grey")
             ax.set_xlabel("epoch (all stages)")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if self.selected_epoch is not None and "epoch" in history.columns:
             last = (stages == stages.max()) & (history["epoch"].to_numpy() == self.selected_epoch)
             if last.any():
@@ -270,7 +273,7 @@ def _default_run(runs: pd.DataFrame) -> pd.Series:
 
 def _width(description: str, labels) -> str:
     """A CSS width that shows the description and the longest option whole."""
-    return f"{len(description) + max((len(str(label)) for label in labels), default=8) + 9}ch"
+    return f"{len(description) + max((len(str(label)) for label in labels), default=8) + 6}ch"
 
 
 class Explorer:
@@ -323,17 +326,15 @@ class Explorer:
         display(Markdown(f"**{view.name}** (`{folder}/`): page {(int(page) - 1) % pages + 1} of {pages} "
                          f"({order} order); set `explore_*` / `query_page` in the parameters cell to browse, or "
                          f"run in JupyterLab for the interactive version."))
-        _display_figure(view.grid(queries))
-        display(view.table(queries))
-        _display_history(view)
-        _display_erc(view)
+        for item in (view.grid(queries), view.table(queries), _history_view(view), _erc_view(view)):
+            _display(item)
         return view
 
     def widget(self, order: str = "spread"):
         """The interactive explorer: profile / dataset / method / run dropdowns, links to the run folder,
         query paging, grid, table, training curves and ERC."""
         import ipywidgets as w
-        from IPython.display import Markdown, display
+        from IPython.display import Markdown
 
         start = self.select()  # raises the explanatory RunError on an empty store
         style = {"description_width": "initial"}
@@ -351,9 +352,9 @@ class Explorer:
         previous = w.Button(description="previous queries", icon="arrow-left")
         following = w.Button(description="next queries", icon="arrow-right")
         status = w.HTML()
-        links, grid_out, table_out, curves_out, erc_out = (w.Output() for _ in range(5))
-        for output, name in ((links, "links"), (grid_out, "grid"), (table_out, "table"), (curves_out, "curves"),
-                             (erc_out, "erc")):
+        links, problems, grid_out, table_out, curves_out, erc_out = (w.Output() for _ in range(6))
+        for output, name in ((links, "links"), (problems, "problems"), (grid_out, "grid"), (table_out, "table"),
+                             (curves_out, "curves"), (erc_out, "erc")):
             output.add_class(f"pml-explorer-{name}")
         quiet = {"on": False}  # set while options are refilled, so observers do not redraw half-updated choices
 
@@ -397,11 +398,9 @@ class Explorer:
             quiet["on"] = True
             page.max, page.value = view.num_pages(self.per_page), 1
             quiet["on"] = False
-            for output, draw in ((links, lambda: display(Markdown(view.folder_links()))),
-                                 (curves_out, lambda: _display_history(view)), (erc_out, lambda: _display_erc(view))):
-                with output:
-                    output.clear_output(wait=True)
-                    draw()
+            _fill(links, Markdown(view.folder_links()))
+            _fill(curves_out, _history_view(view))
+            _fill(erc_out, _erc_view(view))
             redraw_queries()
 
         def redraw_queries(*_):
@@ -409,15 +408,22 @@ class Explorer:
             queries = view.page(page.value, self.per_page, ordering.value)
             status.value = (f"<b>{view.name}</b>: {len(view.labels)} test images, page {page.value} of "
                             f"{page.max} ({ordering.value} order)")
-            with grid_out:
-                grid_out.clear_output(wait=True)
-                _display_figure(view.grid(queries))
-            with table_out:
-                table_out.clear_output(wait=True)
-                display(view.table(queries))
+            _fill(grid_out, view.grid(queries))
+            _fill(table_out, view.table(queries))
 
         def unless_quiet(callback):
-            return lambda change: None if quiet["on"] else callback()
+            def observer(change):
+                if quiet["on"]:
+                    return
+                try:
+                    callback()
+                except Exception:  # shown under the controls: a callback's exception would only reach the log
+                    import traceback
+
+                    problems.outputs = ({"output_type": "stream", "name": "stderr", "text": traceback.format_exc()},)
+                else:
+                    problems.outputs = ()
+            return observer
 
         def step(delta):
             page.value = (page.value - 1 + delta) % page.max + 1
@@ -428,38 +434,61 @@ class Explorer:
         run.observe(unless_quiet(redraw_run), names="value")
         ordering.observe(unless_quiet(redraw_queries), names="value")
         page.observe(unless_quiet(redraw_queries), names="value")
-        previous.on_click(lambda _: step(-1))
-        following.on_click(lambda _: step(1))
+        previous.on_click(lambda _: unless_quiet(lambda: step(-1))(None))
+        following.on_click(lambda _: unless_quiet(lambda: step(1))(None))
         refill(profile, sorted(set(runs.profile)), start.profile)
         fill_datasets()
         return w.VBox([w.HBox([profile, dataset, method, run]), links,
-                       w.HBox([ordering, page, previous, following]), status, grid_out, table_out,
+                       w.HBox([ordering, page, previous, following]), status, problems, grid_out, table_out,
                        curves_out, erc_out])
 
 
-def _display_figure(fig) -> None:
-    """Show a figure as a PNG output and close it (so the inline backend does not show it twice)."""
-    from IPython.display import display
-
-    display(fig)
-    plt.close(fig)
-
-
-def _display_history(view: RunView) -> None:
-    from IPython.display import Markdown, display
+def _history_view(view: RunView):
+    """The run's training-curves figure, or a note saying why there is none."""
+    from IPython.display import Markdown
 
     fig = view.history_figure()
-    if fig is None:
-        display(Markdown(f"*{view.name} has no history.csv: no training curves.*"))
-    else:
-        _display_figure(fig)
+    return fig if fig is not None else Markdown(f"*{view.name} has no history.csv: no training curves.*")
 
 
-def _display_erc(view: RunView) -> None:
-    from IPython.display import Markdown, display
+def _erc_view(view: RunView):
+    """The run's ERC figure, or a note saying why there is none."""
+    from IPython.display import Markdown
 
     fig = view.erc_figure()
-    if fig is None:
-        display(Markdown(f"*{view.name} has no confidences (a deterministic method): no ERC curve.*"))
-    else:
-        _display_figure(fig)
+    return fig if fig is not None else Markdown(
+        f"*{view.name} has no confidences (a deterministic method): no ERC curve.*")
+
+
+def _display(item) -> None:
+    """Display a figure (as a PNG, then closed so the inline backend does not show it twice) or anything else."""
+    from IPython.display import display
+
+    display(_bundle(item)[0], raw=True) if isinstance(item, Figure) else display(item)
+
+
+def _bundle(item) -> tuple[dict, dict]:
+    """``(data, metadata)`` of ``item`` as a display message carries it; a figure is rendered to PNG and closed."""
+    if isinstance(item, Figure):
+        import base64
+        import io
+
+        buffer = io.BytesIO()
+        item.savefig(buffer, format="png", bbox_inches="tight")
+        plt.close(item)
+        return {"image/png": base64.b64encode(buffer.getvalue()).decode("ascii"), "text/plain": repr(item)}, {}
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is None:
+        return {"text/plain": repr(item)}, {}
+    return shell.display_formatter.format(item)
+
+
+def _fill(output, *items) -> None:
+    """Replace an Output widget's contents with ``items`` in one state update. (Displaying inside ``with output:``
+    from a widget callback races with the frontend learning the output's message id: a figure can land in
+    JupyterLab's log console instead.)"""
+    bundles = [_bundle(item) for item in items]
+    output.outputs = tuple({"output_type": "display_data", "data": data, "metadata": metadata}
+                           for data, metadata in bundles)

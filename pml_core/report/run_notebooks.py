@@ -99,7 +99,7 @@ def report_header(source: Path, parameters: dict, index_href: str = "index.html"
         given = name in parameters
         value = _literal(parameters[name]) if given else spec["default"]
         rows.append(f"| `{name}` | `{_markdown_cell_text(value)}`{' (given)' if given else ''} | "
-                    f"{_markdown_cell_text(spec.get('help') or '')} |")
+                    f"{_markdown_cell_text(html.escape(spec.get('help') or '', quote=False))} |")
     rows += [f"| `{name}` | `{_markdown_cell_text(_literal(value))}` (given) | |" for name, value in parameters.items()
              if name not in declared]
     profile = parameters.get("profile")
