@@ -20,8 +20,10 @@ Commands:
   tiny             the same in the tiny profile (seconds; what the tests run)
   test [ARGS]      set up when needed, then run the whole pytest suite (ARGS go to pytest)
   setup [--browser]
-                   create or refresh .venv when it is missing or the declared dependencies changed;
-                   --browser also installs Debian's chromium and chromedriver for the browser test
+                   create or refresh .venv when it is missing or the declared dependencies changed, register
+                   the notebooks' Jupyter kernel "Python (pml-kit)" and install nbstripout as git's filter
+                   for notebooks (docs/CONTRIBUTING.md); --browser also installs Debian's chromium and
+                   chromedriver for the browser test
   lab [ARGS]       set up, register the "pml-kit" Jupyter kernel and start JupyterLab at the repository
                    root, opening notebooks/quickstart.ipynb (--port N, --token T; other ARGS go to
                    jupyter lab, e.g. --no-browser)
@@ -85,6 +87,9 @@ setup() {
     echo "setup: done"
   fi
   notebook_filter
+  # the kernel every notebook names, "Python (pml-kit)", for jupyter nbconvert / papermill / VS Code too
+  "$PY" -c 'from pml_core.report.kernel import install; install()' >/dev/null 2>&1 ||
+    echo "setup: could not register the Jupyter kernel pml-kit (./run_all.sh lab retries)" >&2
   if [[ $browser == 1 ]]; then
     if [[ ! -x /usr/bin/chromium ]] || ! command -v chromedriver >/dev/null 2>&1; then
       if ! command -v apt-get >/dev/null 2>&1; then

@@ -227,8 +227,8 @@ deterministic baseline) on **glyphs**, the dataset the kit synthesises from the 
    error-versus-reject curve (ERC).
 
 A finished run is reused from the run store (`results/<profile>/glyphs/arcface-128/seed-0/`), so
-re-running the notebook is fast. Figures go to `scratch/<profile>/` (git-ignored), never to the
-committed `paper_figures/`.
+re-running the notebook is fast. Run here, its figures go to `scratch/<profile>/` (git-ignored); only
+`./run_all.sh` writes them to `paper_figures/<profile>/`.
 """),
 ("params", """
 profile = "smoke"              # tiny | smoke | paper
