@@ -19,23 +19,25 @@ seeds = None
 best_k = None
 data_root = ""               # empty: the kit's data cache (glyphs are generated there)
 device = "cpu"
-results_root = "../results"  # the run store
-output_dir = "../paper_figures/smoke"
+results_root = "../results"  # the run store (shared with ./run_all.sh: complete runs are reused)
+output_dir = ""              # empty: ../scratch/<profile>/ (git-ignored); ./run_all.sh: paper_figures/<profile>/
 '''
 
 SETUP = '''
 from IPython.display import Markdown, display
 
 from pml_core.data import default_data_root
-from pml_core.report import figures, paper
+from pml_core.report import figures, notebook, paper
 
+output_dir = notebook.output_folder(profile, output_dir)
+notebook.show_profile(profile, output_dir)
 slice_ = paper.grid_slice(profile, datasets=datasets, methods=methods, dims=dims, seeds=seeds, best_k=best_k)
 data_root = data_root or str(default_data_root())
 '''
 
 ENSURE = '''
 report = paper.ensure_slice(profile, slice_, results_root=results_root, data_root=data_root, device=device,
-                            methods=METHODS)
+                            methods=METHODS, echo=print)
 print(report.summary())
 '''
 
@@ -45,7 +47,6 @@ def table_notebook(name: str, header: str, methods_expr: str, reading: str) -> N
         ("md", header),
         ("params", PARAMETERS),
         ("code", SETUP + f"METHODS = {methods_expr}\n" + ENSURE),
-        ("code", PROFILE_NOTE),
         ("code", f'''
 table, paths = paper.paper_table("{name}", results_root, profile, slice_, output_dir, METHODS)
 print(paper.written(paths))
@@ -60,14 +61,10 @@ def figure_notebook(name: str, header: str, methods_expr: str, body: str, readin
         ("md", header),
         ("params", PARAMETERS),
         ("code", SETUP + f"METHODS = {methods_expr}\n" + ENSURE),
-        ("code", PROFILE_NOTE),
         ("code", body),
         ("md", reading),
     ])
 
-
-# Where the numbers come from, for the profile the notebook runs (tiny, smoke or paper).
-PROFILE_NOTE = "display(Markdown(paper.profile_note(profile, slice_)))"
 
 write(NOTEBOOKS / "train_grid.ipynb", [
     ("md", f"""
@@ -241,17 +238,19 @@ deterministic baseline) on **glyphs**, the dataset the kit synthesises from the 
 1. the retrieval metrics of the trained network next to those of the same network untrained,
 2. queries with their five nearest test images (solid green frame: same character, dashed red: another),
 3. a 2-D PCA view of the test embeddings, coloured by class,
-4. an explorer of the whole run store: pick a dataset, a method and a trained run, page through queries
-   with their nearest neighbours and confidences, and see the run's error-versus-reject curve (ERC).
+4. an explorer of the whole run store: pick a profile, a dataset, a method and a trained run, page through
+   queries with their nearest neighbours and confidences, and see the run's training curves and its
+   error-versus-reject curve (ERC).
 
 A finished run is reused from the run store (`results/<profile>/glyphs/arcface-128/seed-0/`), so
-re-running the notebook is fast.
+re-running the notebook is fast. Run here, its figures go to `scratch/<profile>/` (git-ignored); only
+`./run_all.sh` writes them to `paper_figures/<profile>/`.
 """),
 ("params", """
 profile = "smoke"              # tiny | smoke | paper
-results_root = "../results"    # the run store
+results_root = "../results"    # the run store (shared with ./run_all.sh: complete runs are reused)
 data_root = ""                 # empty: the kit's cache folder (glyphs are generated there on first use)
-output_dir = "../paper_figures/smoke"
+output_dir = ""                # empty: ../scratch/<profile>/ (git-ignored); ./run_all.sh: paper_figures/<profile>/
 device = "cpu"
 method = "arcface"
 dim = 128
@@ -263,7 +262,7 @@ explore_dataset = None         # None: any; the explorer prefers a run with conf
 explore_method = None          # e.g. "pfe-arcface"
 explore_dim = None
 explore_seed = None
-query_page = 0                 # which page of queries to show (plain-parameters mode)
+query_page = 1                 # which page of queries to show (plain-parameters mode; 1 is the first)
 queries_per_page = 6
 """),
 ("code", """
@@ -273,11 +272,14 @@ import pandas as pd
 from pml_core.data import default_data_root
 from pml_core.experiments import grid, runstore
 from pml_core.experiments.explore import neighbours_and_images, untrained_metrics
+from pml_core.report import notebook
 from pml_core.report.figures import embedding_scatter, retrieval_grid, save_figure
 
+output_dir = notebook.output_folder(profile, output_dir)
+notebook.show_profile(profile, output_dir)
 data_root = data_root or str(default_data_root())
 report = grid.ensure_runs(profile, ["glyphs"], [method], [dim], [seed], results_root=results_root,
-                          data_root=data_root, overrides=[f"device={device}"])
+                          data_root=data_root, overrides=[f"device={device}"], echo=print)
 print(report.summary())
 run = runstore.run_dir(results_root, profile, "glyphs", method, dim, seed)
 """),
@@ -316,13 +318,17 @@ save_figure(fig, output_dir, "quickstart_embeddings");
 ("md", """
 ## Explore the run store
 
-Every complete run of this profile, whoever trained it (this notebook, `./run_all.sh`, the `grid`
-command). In JupyterLab the cell below draws dropdowns for the dataset, method and run, and buttons to
-page through the queries; elsewhere (papermill, the rendered reports) it shows the run chosen by the
-`explore_*` parameters. Each page shows queries with their nearest neighbours (the query's confidence
-under it), a table of the neighbours' classes and cosines, and, for a probabilistic run, its
-**error-versus-reject curve**: the error of the queries kept after rejecting the least confident ones.
-A falling curve means the confidence knows where the errors are; a flat one means it does not.
+Every complete run of every profile, whoever trained it (this notebook, `./run_all.sh`, the `grid`
+command); the table lists this profile's. In JupyterLab the cell below draws dropdowns for the profile,
+dataset, method and run, a link to the run's folder, and buttons to page through the queries; elsewhere
+(papermill, the rendered reports) it shows the run chosen by the `explore_*` parameters. Each page shows
+queries with their nearest neighbours (the query's confidence under it) and a table of the neighbours'
+classes (the characters, for glyphs) and cosines. Below: the run's **training curves** (`history.csv`:
+the training loss and the validation metrics per epoch, the selected epoch marked) and, for a
+probabilistic run, its **error-versus-reject curve**: the error of the queries kept after rejecting the
+least confident ones. A falling curve means the confidence knows where the errors are; a flat one, at the
+level of the dotted line (the error of all queries, which random confidences give), means it does not.
+The run folders also hold TensorBoard logs: `tensorboard --logdir results/<profile>`.
 """),
 ("code", """
 from IPython.display import display
@@ -330,7 +336,7 @@ from IPython.display import display
 from pml_core.report import explorer
 
 store = explorer.Explorer(results_root, data_root, profile, k=5, per_page=queries_per_page)
-display(store.runs.drop(columns="path"))
+display(store.runs_of(profile))
 """),
 ("code", """
 if explorer.use_widgets(widgets):
@@ -362,14 +368,17 @@ those numbers say nothing about faces.**
 from IPython.display import Markdown, display
 
 from pml_core.data import default_data_root
-from pml_core.report import faces, paper
+from pml_core.report import faces, notebook, paper
 
+output_dir = notebook.output_folder(profile, output_dir)
+notebook.show_profile(profile, output_dir)
 slice_ = faces.face_slice(profile, datasets=datasets, methods=methods, dims=dims, seeds=seeds, best_k=best_k)
 data_root = data_root or str(default_data_root())
 if faces.is_stand_in(slice_):
     display(Markdown(f"**{faces.STAND_IN}.**"))
 else:  # the real face grid (trains what is missing; minutes to days)
-    print(paper.ensure_slice(profile, slice_, results_root=results_root, data_root=data_root, device=device).summary())
+    print(paper.ensure_slice(profile, slice_, results_root=results_root, data_root=data_root, device=device,
+                             echo=print).summary())
 if ijb_root and not faces.is_stand_in(slice_):
     print("IJB results:", *faces.face_ijb_results(results_root, profile, slice_, ijb_root, device=device), sep="\\n  ")
 '''),

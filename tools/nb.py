@@ -1,28 +1,30 @@
-"""Write a notebook from a list of ("md" | "code" | "params", source) cells (used to author notebooks/)."""
+"""Write a notebook from a list of ("md" | "code" | "params", source) cells (used to author notebooks/).
 
-import hashlib
+The file is what nbstripout, the git filter of ``.gitattributes``, leaves of a notebook: no outputs,
+cell ids ``"0", "1", ...``, no ``language_info`` (docs/CONTRIBUTING.md); so a notebook that JupyterLab
+saved with outputs is, to git, unchanged. The kernel is the kit's, "Python (pml-kit)".
+"""
+
 import sys
-from pathlib import Path
 
 import nbformat
 
+KERNELSPEC = {"name": "pml-kit", "display_name": "Python (pml-kit)", "language": "python"}
+
 
 def write(path, cells):
-    """Cell ids derive from the notebook's name and the cell's place, so that regenerating an unchanged
-    notebook writes the same bytes."""
     nb = nbformat.v4.new_notebook()
     for index, (kind, source) in enumerate(cells):
         source = source.strip("\n")
         if kind == "md":
-            nb.cells.append(nbformat.v4.new_markdown_cell(source))
+            cell = nbformat.v4.new_markdown_cell(source)
         else:
             cell = nbformat.v4.new_code_cell(source)
             if kind == "params":
                 cell.metadata["tags"] = ["parameters"]
-            nb.cells.append(cell)
-        nb.cells[-1].id = hashlib.sha1(f"{Path(path).stem}:{index}".encode()).hexdigest()[:8]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.metadata["language_info"] = {"name": "python"}
+        cell.id = str(index)
+        nb.cells.append(cell)
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
     nbformat.write(nb, path)
 
 

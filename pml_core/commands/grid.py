@@ -25,7 +25,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--results-root", type=Path, default=Path("results"))
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                         help="override a key in every run, e.g. --set device=cuda")
-    parser.add_argument("--logger", default="none", help="tensorboard | none | wandb:<project>:<experiment>")
+    parser.add_argument("--logger", default="tensorboard",
+                        help="tensorboard (default: <run>/tensorboard) | none | wandb:<project>:<experiment>")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--status", action="store_true",
                         help="print done / running (by whom) / failed / pending per dataset and method; train nothing")

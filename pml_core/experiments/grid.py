@@ -21,6 +21,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 
 from ..config import Config, compose, load_yaml, merge, num_stages, parse_config, resolved_dict, stage_config
@@ -239,12 +240,17 @@ class GridReport:
 
 def ensure_runs(profile: str, datasets: list[str], methods: list[str], dims: list[int], seeds: list[int], *,
                 results_root: str | Path, data_root: str | Path, overrides: list[str] = (), progress: bool = False,
-                logger: str = "none", configs_root: Path = CONFIGS_ROOT, launch: workers.Launch | None = None,
-                retry_failed: bool = False, verbose: bool = False) -> GridReport:
+                logger: str = "tensorboard", echo: Callable[[str], None] | None = None,
+                configs_root: Path = CONFIGS_ROOT, launch: workers.Launch | None = None, retry_failed: bool = False,
+                verbose: bool = False) -> GridReport:
     """Run (or reuse) every run of the slice; a failing run is recorded and the others go on.
 
-    ``verbose``: say on stderr which complete runs are reused. ``launch`` (default: this process) farms the slice out to local worker processes or a Slurm job
-    array; a Slurm launch returns once submitted (``report.pending`` holds what is left to train).
+    ``logger``: every trained run's logger (default TensorBoard, ``<run>/tensorboard``). ``echo`` (e.g.
+    ``print``) gets progress lines: how many runs are complete, then per run it trains
+    ``[i/n] <dataset>/<method>-<dim>/seed-<s>: epoch e/E, loss ..., <selection metric> ...`` and its result
+    (workers in other processes print theirs). ``verbose``: say on stderr which complete runs are reused.
+    ``launch`` (default: this process) farms the slice out to local worker processes or a Slurm job array; a
+    Slurm launch returns once submitted (``report.pending`` holds what is left to train).
     """
     launch = launch or workers.Launch()
     queue = GridQueue(profile, tuple(datasets), tuple(methods), tuple(dims), tuple(seeds), Path(results_root),
@@ -257,10 +263,13 @@ def ensure_runs(profile: str, datasets: list[str], methods: list[str], dims: lis
     if verbose:  # the CLI says which runs it reuses; notebooks print the summary only
         for path in (path for path, state in before.items() if state == "complete" and path not in other_config):
             announce(f"reusing the complete run in {path}")
+    if echo:
+        done = sum(state == "complete" for state in before.values())
+        echo(f"grid: {len(runs)} runs, {done} complete (reused), {len(runs) - done} to train")
     if not launch.in_process:
         queue.check()
     started = time.perf_counter()
-    outcome = workers.launch(queue, launch, data_root, logger=logger, progress=progress)
+    outcome = workers.launch(queue, launch, data_root, logger=logger, progress=progress, echo=echo)
     report = GridReport(seconds=time.perf_counter() - started, launch=outcome)
     for run in runs:
         now = workers.state(run.path)

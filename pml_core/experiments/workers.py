@@ -89,15 +89,17 @@ def _say(message: str) -> None:
     print(f"[worker {worker}] {message}" if worker else message, flush=True)
 
 
-def drain(queue, data_root, *, logger="none", progress: bool = False, poll: float = POLL_SECONDS) -> list[Path]:
+def drain(queue, data_root, *, logger="none", progress: bool = False, poll: float = POLL_SECONDS,
+          echo=None) -> list[Path]:
     """Train every pending run of ``queue`` that no other worker holds, until none is left.
 
     Returns the runs this worker completed. A run that fails is marked (``failed.json``) and the worker
-    goes on; a `ConfigError` (a wrong queue: nothing else would work either) ends it.
+    goes on; a `ConfigError` (a wrong queue: nothing else would work either) ends it. ``echo`` (e.g.
+    ``print``): one progress line per epoch, ``[i/n] <run>: epoch e/E, loss ...``, instead of the worker's
+    "training" line.
     """
-    from .run import train_run
-
     runs = queue.runs()
+    position = {run.path: index + 1 for index, run in enumerate(runs)}
     trained: list[Path] = []
 
     def attempt(run) -> bool:
@@ -109,23 +111,26 @@ def drain(queue, data_root, *, logger="none", progress: bool = False, poll: floa
             if state(run.path) != "pending":
                 return True  # finished by the worker that held it before
             started = time.perf_counter()
-            _say(f"training {run.label}")
+            prefix = f"[{position[run.path]}/{len(runs)}] {run.label}"
+            say = echo or _say
+            if echo is None:  # with echo, the epochs' lines say it
+                say(f"{prefix}: training")
             try:
                 cfg = run.config()
                 queue.prepare(run, cfg)
-                train_run(cfg, run.path, data_root, logger=logger, progress=progress)
+                metrics = _train(cfg, run.path, data_root, logger, progress, echo, prefix)
             except ConfigError:
                 raise
             except PMLError as error:
                 _mark_failed(run.path, str(error))
-                _say(f"FAILED {run.label}: {error}")
+                say(f"{prefix}: FAILED ({error})")
                 return True
             except Exception as error:  # a bug in one method must not stop the worker
                 _mark_failed(run.path, f"{type(error).__name__}: {error}", traceback=traceback.format_exc())
-                _say(f"FAILED {run.label}: {type(error).__name__}: {error}")
+                say(f"{prefix}: FAILED ({type(error).__name__}: {error})")
                 return True
             trained.append(run.path)
-            _say(f"done {run.label} in {time.perf_counter() - started:.0f} s")
+            say(f"{prefix}: done in {time.perf_counter() - started:.0f} s{_test_result(metrics)}")
             return True
 
     while True:
@@ -147,6 +152,32 @@ def drain(queue, data_root, *, logger="none", progress: bool = False, poll: floa
     if all(state(run.path) == "complete" for run in runs):
         queue.finish(data_root)
     return trained
+
+
+def _train(cfg, path: Path, data_root, logger, progress: bool, echo, prefix: str) -> dict:
+    """`train_run` one run; with ``echo``, one line per epoch through it (`loggers.EchoLogger`)."""
+    from ..config import num_stages, stage_config
+    from ..train.loggers import EchoLogger, create_logger
+    from ..train.loop import global_epoch_offset
+    from .run import train_run
+
+    if echo is None:
+        return train_run(cfg, path, data_root, logger=logger, progress=progress)
+    last = stage_config(cfg, num_stages(cfg) - 1).trainer_params
+    watched = f"{last.selection_dataset}/{last.selection_metric}"
+    run_logger = EchoLogger(create_logger(logger, path), echo, prefix, global_epoch_offset(cfg, num_stages(cfg)),
+                            watched)
+    try:
+        return train_run(cfg, path, data_root, logger=run_logger, progress=progress)
+    finally:
+        run_logger.close()
+
+
+def _test_result(metrics: dict) -> str:
+    """``", infer-glyphs recall@1 0.512"``: the first test set's recall@1 ("" when there is none)."""
+    tests = [(name, values["recall@1"]) for name, values in metrics.items()
+             if name.startswith("infer-") and isinstance(values, dict) and "recall@1" in values]
+    return f", {tests[0][0]} recall@1 {tests[0][1]:.3f}" if tests else ""
 
 
 def _mark_failed(path: Path, reason: str, **details) -> None:
@@ -251,7 +282,7 @@ class Outcome:
         return "; ".join(bad)
 
 
-def launch(queue, options: Launch, data_root, *, logger="none", progress: bool = False) -> Outcome:
+def launch(queue, options: Launch, data_root, *, logger="none", progress: bool = False, echo=None) -> Outcome:
     """Drain ``queue`` as ``options`` says (here, local processes or Slurm); Slurm returns once submitted."""
     if options.launcher == "slurm":
         try:
@@ -262,6 +293,6 @@ def launch(queue, options: Launch, data_root, *, logger="none", progress: bool =
         jobs, folder = slurm.submit(queue, options, data_root, logger=logger)
         return Outcome(jobs=jobs, folder=folder)
     if options.workers == 1:
-        drain(queue, data_root, logger=logger, progress=progress, poll=options.poll)
+        drain(queue, data_root, logger=logger, progress=progress, poll=options.poll, echo=echo)
         return Outcome(exit_codes=[0])
     return Outcome(exit_codes=run_local(queue, options.workers, data_root, logger=logger, poll=options.poll))

@@ -61,15 +61,17 @@ def is_probabilistic(method: str) -> bool:
 
 
 def ensure_slice(profile: str, slice_: dict, *, results_root, data_root, device: str = "cpu",
-                 methods: list[str] | None = None, launch=None, retry_failed: bool = False) -> grid.GridReport:
+                 methods: list[str] | None = None, logger: str = "tensorboard", echo=None, launch=None,
+                 retry_failed: bool = False) -> grid.GridReport:
     """Train or reuse the runs of a slice (``methods`` defaults to its methods plus variants).
 
-    ``launch`` / ``retry_failed``: as `pml_core.experiments.grid.ensure_runs` (workers, Slurm).
+    ``logger``, ``echo`` (progress lines, e.g. ``print``), ``launch`` and ``retry_failed`` (workers, Slurm): as
+    in `pml_core.experiments.grid.ensure_runs`.
     """
     methods = methods or list(dict.fromkeys(slice_["methods"] + slice_.get("variants", [])))
     return grid.ensure_runs(profile, slice_["datasets"], methods, slice_["dims"], slice_["seeds"],
                             results_root=results_root, data_root=data_root, overrides=[f"device={device}"],
-                            launch=launch, retry_failed=retry_failed)
+                            logger=logger, echo=echo, launch=launch, retry_failed=retry_failed)
 
 
 def slice_runs(results_root, profile: str, slice_: dict, methods: list[str] | None = None) -> pd.DataFrame:
@@ -300,18 +302,3 @@ def written(paths) -> str:
         return path.relative_to(REPO_ROOT).as_posix() if path.is_relative_to(REPO_ROOT) else str(path)
 
     return "written:" + "".join(f"\n  {shown(p)}" for p in paths) if paths else "written: nothing"
-
-
-def profile_note(profile: str, slice_: dict) -> str:
-    """A sentence on where the numbers of a report come from, for the profile the notebook runs."""
-    from .names import dataset_name
-
-    datasets = ", ".join(dataset_name(d) for d in slice_["datasets"])
-    if all(d == "glyphs" for d in slice_["datasets"]):
-        what = {"tiny": "the tests' two-method grid with a few optimisation steps: the numbers only show that "
-                        "the pipeline runs",
-                "smoke": "the embedded default grid on CPU"}.get(profile, "a grid on the embedded dataset")
-        return (f"Profile `{profile}`: {what}. The numbers come from the embedded glyphs dataset and are **not** "
-                "the paper's; `./run_all.sh paper --data-root DIR` runs the real grid (README, "
-                "\"Reproducing the paper\").")
-    return f"Profile `{profile}` on {datasets} (`configs/grids/{profile}.yaml`)."

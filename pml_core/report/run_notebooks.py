@@ -5,6 +5,12 @@
 renders each to ``reports/<profile>/<name>.html`` with inputs hidden, and prints a summary. A failing
 notebook is reported and the others still run; the exit status is non-zero if any failed.
 
+Each notebook gets ``output_dir = paper_figures/<profile>/`` (run interactively, notebooks write to
+``scratch/<profile>/`` instead: `pml_core.report.notebook`), runs on the kit's kernel "Python (pml-kit)"
+whether or not it is registered (`pml_core.report.kernel`), and its progress lines (``[i/n] ...: epoch
+e/E ...``) are echoed while it runs; nothing else of a notebook reaches the terminal. The executed
+notebook starts with its parameters and a link back to ``index.html``.
+
 With ``--workers N``, ``--launcher slurm`` or ``--retry-failed`` (the ``grid`` command's options,
 docs/cluster.md) the runs the notebooks need (the profile's grid slice, and in the paper profile the
 face slice) are trained first by that many workers, so the notebooks then only read them. ``--gpus N``
@@ -17,6 +23,7 @@ from __future__ import annotations
 import argparse
 import html
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -52,44 +59,11 @@ OFFLINE_TEMPLATE = """{%- extends 'index.html.j2' -%}
 {%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
 {%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
 """
-PAGE_HEADER_STYLE = ("font: 0.9rem system-ui, sans-serif; margin: 0.8rem 0 1.2rem; padding: 0.5rem 0.8rem; "
-                     "background: #f6f6f6; border: 1px solid #ddd;")
-
-
-def _shown_value(value) -> str:
-    """A parameter as the page prints it: paths inside the repository relative to it."""
-    if isinstance(value, str) and os.path.isabs(value):
-        path = Path(value).resolve()
-        return path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else value
-    return repr(value)
-
-
-def notebook_parameters(executed: Path) -> list[tuple[str, str, bool]]:
-    """``(name, value as printed, given)`` for every parameter of an executed notebook: the parameters
-    cell's defaults, replaced by the values papermill injected (``given``)."""
-    import nbformat
-    import papermill
-
-    given = nbformat.read(executed, as_version=4).metadata.get("papermill", {}).get("parameters", {})
-    defaults = {name: spec["default"] for name, spec in papermill.inspect_notebook(str(executed)).items()}
-    rows = [(name, _shown_value(given[name]) if name in given else defaults[name], name in given) for name in defaults]
-    return rows + [(name, _shown_value(value), True) for name, value in given.items() if name not in defaults]
-
-
-def page_header(parameters: list[tuple[str, str, bool]], index: str = "index.html") -> str:
-    """The block a rendered notebook opens with: a link back to the index and the parameters it ran with."""
-    rows = "".join(f"<tr><th style='text-align:left;padding-right:1rem'><code>{html.escape(name)}</code></th>"
-                   f"<td><code>{html.escape(value)}</code></td><td>{'given' if given else 'default'}</td></tr>"
-                   for name, value, given in parameters)
-    table = (f"<details open><summary>parameters of this run</summary><table>{rows}</table></details>" if rows
-             else "<p>no parameters cell</p>")
-    return (f'<nav class="pml-page-header" style="{PAGE_HEADER_STYLE}"><a href="{html.escape(index)}">'
-            f"&larr; all reports of this profile (index)</a>{table}</nav>")
 
 
 def render_html(executed: Path, target: Path) -> None:
-    """Render an executed notebook to HTML with its inputs hidden, offline (`OFFLINE_TEMPLATE`), opening with
-    `page_header` (papermill's parameters of the run)."""
+    """Render an executed notebook to HTML with its inputs hidden, offline (`OFFLINE_TEMPLATE`); its first cells
+    are the `report_header` that `execute` adds (parameters and a link back to the index)."""
     import nbformat
     from jinja2 import DictLoader
     from nbconvert import HTMLExporter
@@ -101,31 +75,109 @@ def render_html(executed: Path, target: Path) -> None:
     exporter.exclude_output_prompt = True
     notebook = nbformat.read(executed, as_version=4)
     body, _ = exporter.from_notebook_node(notebook, resources={"metadata": {"name": Path(executed).stem}})
-    header = page_header(notebook_parameters(executed))
-    body = body.replace("<main>", "<main>\n" + header, 1) if "<main>" in body else body
     target.write_text(body)
 
 
-def execute(name: str, parameters: dict, out_dir: Path, notebooks_dir: Path = NOTEBOOKS,
-            kernel_name: str | None = None, label: str | None = None) -> Outcome:
-    """Execute ``notebooks/<name>.ipynb`` into ``out_dir/<label>.ipynb`` and render ``<label>.html``."""
+PROGRESS_LINE = re.compile(r"^\[\d+/\d+\] ")
+
+
+class ProgressEcho:
+    """A file-like sink for a notebook's stdout that passes on only the progress lines (`PROGRESS_LINE`),
+    indented, to ``target``; chunks may split lines anywhere."""
+
+    def __init__(self, target=None, indent: str = "  "):
+        self.target, self.indent, self.pending = target or sys.stdout, indent, ""
+
+    def write(self, text: str) -> int:
+        self.pending += text
+        *lines, self.pending = self.pending.split("\n")
+        for line in lines:
+            line = line.rstrip("\r")
+            if PROGRESS_LINE.match(line):
+                self.target.write(f"{self.indent}{line}\n")
+        return len(text)
+
+    def flush(self) -> None:
+        self.target.flush()
+
+
+def _markdown_cell_text(value) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _literal(value) -> str:
+    """A given parameter as the parameters cell would write it (double-quoted strings)."""
+    return '"' + value.replace('"', '\\"') + '"' if isinstance(value, str) else repr(value)
+
+
+def report_header(source: Path, parameters: dict, index_href: str = "index.html") -> str:
+    """The markdown that opens an executed notebook: a link back to the reports' index and a table of every
+    parameter of ``source``'s parameters cell with the value of this run (given ones marked) and its comment."""
     import papermill
+
+    declared = papermill.inspect_notebook(str(source))
+    rows = []
+    for name, spec in declared.items():
+        given = name in parameters
+        value = _literal(parameters[name]) if given else spec["default"]
+        rows.append(f"| `{name}` | `{_markdown_cell_text(value)}`{' (given)' if given else ''} | "
+                    f"{_markdown_cell_text(html.escape(spec.get('help') or '', quote=False))} |")
+    rows += [f"| `{name}` | `{_markdown_cell_text(_literal(value))}` (given) | |" for name, value in parameters.items()
+             if name not in declared]
+    profile = parameters.get("profile")
+    back = f"[← all reports{f' of the `{profile}` profile' if profile else ''}]({index_href})"
+    return (f"{back} · executed {time.strftime('%Y-%m-%d %H:%M')} from `notebooks/{source.name}` with these "
+            f"parameters (set in the parameters cell, or given to papermill with `-p name value`):\n\n"
+            "| parameter | value | meaning |\n|---|---|---|\n" + "\n".join(rows))
+
+
+def _add_header(executed: Path, source: Path, parameters: dict) -> None:
+    import nbformat
+
+    notebook = nbformat.read(executed, as_version=4)
+    cell = nbformat.v4.new_markdown_cell(report_header(source, parameters))
+    cell.metadata["tags"] = ["pml-report-header"]
+    notebook.cells.insert(1 if notebook.cells and notebook.cells[0].cell_type == "markdown" else 0, cell)
+    nbformat.write(notebook, executed)
+
+
+def execute(name: str, parameters: dict, out_dir: Path, notebooks_dir: Path = NOTEBOOKS,
+            kernel_name: str | None = None, label: str | None = None, echo=None) -> Outcome:
+    """Execute ``notebooks/<name>.ipynb`` into ``out_dir/<label>.ipynb`` and render ``<label>.html``.
+
+    The kernel is the notebook's (``pml-kit``: this interpreter) unless ``kernel_name`` is given; the
+    notebook's progress lines go to ``echo`` (a `ProgressEcho`, default one on stdout; False: none).
+    """
+    import papermill
+
+    from .kernel import NotebookKernelManager
 
     label = label or name
     started = time.perf_counter()
     executed = out_dir / f"{label}.ipynb"
+    source = notebooks_dir / f"{name}.ipynb"
     error = None
     try:
-        papermill.execute_notebook(str(notebooks_dir / f"{name}.ipynb"), str(executed), parameters=parameters,
-                                   cwd=str(notebooks_dir), kernel_name=kernel_name, progress_bar=False,
-                                   log_output=False)
+        papermill.execute_notebook(str(source), str(executed), parameters=parameters, cwd=str(notebooks_dir),
+                                   kernel_name=kernel_name, progress_bar=False, log_output=False,
+                                   stdout_file=(echo or ProgressEcho()) if echo is not False else None,
+                                   kernel_manager_class=NotebookKernelManager)
     except Exception as exc:  # papermill raises PapermillExecutionError with the cell's traceback
         error = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
     page = None
     if executed.is_file():
+        _add_header(executed, source, parameters)
         page = out_dir / f"{label}.html"
         render_html(executed, page)
     return Outcome(label, time.perf_counter() - started, error, page)
+
+
+def notebook_path(path: str | Path, notebooks_dir: Path = NOTEBOOKS) -> str:
+    """``path`` as a notebook parameter: relative to ``notebooks_dir`` (the kernel's working directory) when it
+    lies inside the repository, so executed notebooks show ``../results``, else absolute."""
+    path = Path(path).resolve()
+    root = notebooks_dir.resolve().parent
+    return os.path.relpath(path, notebooks_dir.resolve()) if path.is_relative_to(root) else str(path)
 
 
 INDEX_STYLE = """
@@ -363,8 +415,8 @@ def main(argv: list[str] | None = None) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     figures_dir = Path(args.figures_root) / args.profile
     figures_dir.mkdir(parents=True, exist_ok=True)
-    common = {"profile": args.profile, "results_root": str(Path(args.results_root).resolve()),
-              "output_dir": str(figures_dir.resolve()), "data_root": args.data_root or ""}
+    common = {"profile": args.profile, "results_root": notebook_path(args.results_root),
+              "output_dir": notebook_path(figures_dir), "data_root": notebook_path(args.data_root) if args.data_root else ""}
     if args.datasets:
         common["datasets"] = args.datasets
     if args.methods:
