@@ -333,7 +333,7 @@ def test_quickstart_in_jupyterlab_changes_no_committed_file(repo, lab, browser, 
     _shot(browser, screenshots, "02_quickstart_ran")
     assert not errors, "a cell shows an error in JupyterLab:\n" + "\n---\n".join(errors)
     text = browser.find_element(By.CSS_SELECTOR, ".jp-Notebook").text
-    assert re.search(r"\[1/1\] glyphs/arcface-8 seed 0: epoch 2/2, loss", text), "the training cell reports its progress"
+    assert re.search(r"\[1/1\] glyphs/arcface-8/seed-0: epoch 2/2, loss", text), "the training cell reports its progress"
     assert "Profile tiny" in text and "scratch/tiny" in text, "the profile note and where figures go"
 
     images = browser.execute_script(IMAGES_JS)

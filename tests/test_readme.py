@@ -33,6 +33,7 @@ NOT_RUN = {
     r"^pml grid --profile paper\b": "the paper grid needs the real retrieval datasets (and GPUs)",
     r"^pml train .*configs/datasets/faces-": "needs an InsightFace face set (RecordIO) and GPUs",
     r"^pml ijb\b": "needs the IJB-B / IJB-C release and a trained face model",
+    r"^tensorboard --logdir\b": "a server that runs until stopped; tests/test_train_loggers.py reads the logs it shows",
 }
 OUTPUTS = {"runs", "results", "reports", ".git", ".venv", "__pycache__", ".pytest_cache"}
 
