@@ -11,6 +11,7 @@ from PIL import Image
 
 from pml_core.config import DatasetParams
 from pml_core.data import ArrayDataset, build_datasets
+from pml_core.data.base import DataWarning
 from pml_core.data.formats.faces import load_bin
 from pml_core.data.formats.recordio import IndexedRecordIO, MAGIC, pack_header, unpack_header, write_indexed_recordio
 from pml_core.data.formats.serialized import serialize_dataset
@@ -49,15 +50,18 @@ def make_cub(root, classes=4):
 
 
 def test_cub_open_set_and_folds(tmp_path):
-    make_cub(tmp_path / "CUB_200_2011")
+    make_cub(tmp_path / "CUB_200_2011", classes=8)
     collection = build("cub200-openset", tmp_path)
     train, test = collection.train, collection.tests["infer-cub200"]
-    assert len(train) == 4 and train.num_classes == 2 and len(test) == 4 and test.num_classes == 2
-    assert list(train.labels) == [0, 1, 0, 1]  # official train part first, then test part
+    assert len(train) == 8 and train.num_classes == 4 and len(test) == 8 and test.num_classes == 4
+    assert list(train.labels) == [0, 1, 2, 3, 0, 1, 2, 3]  # official train part first, then test part
     image, label = test[0]
     assert image.size == (10, 8) and label == 0
     folded = build("cub200-openset", tmp_path, validation_fold=0, num_validation_folds=2)
-    assert folded.train.num_classes == 1 and folded.valid["valid"].num_classes == 1
+    assert folded.train.num_classes == 2 and folded.valid["valid"].num_classes == 2
+    assert folded.full_train is not None and len(folded.full_train) == 8
+    with pytest.raises(DataError, match=r"the valid set has 1 class .*num_validation_folds \(now 4\)"):
+        build("cub200-openset", tmp_path, validation_fold=0, num_validation_folds=4)
 
 
 def test_cub_errors_name_file_and_fix(tmp_path):
@@ -175,8 +179,9 @@ def test_insightface_recordio_and_bins(tmp_path):
     assert list(lfw.labels) == [1, 0]
     (first, second), label = lfw[1]
     assert np.asarray(first).mean() == pytest.approx(90, abs=3)
-    with pytest.raises(DataError, match=r"vgg2_fp.bin is missing.*insightface"):
-        build_datasets(DatasetParams(name="ms1mv2-openset"), tmp_path)
+    with pytest.warns(DataWarning, match=r"no vgg2_fp.bin; testing on lfw, cfp_fp, cfp_ff, calfw, cplfw, agedb_30"):
+        ms1m = build_datasets(DatasetParams(name="ms1mv2-openset"), tmp_path)
+    assert "infer-vgg2_fp" not in ms1m.tests and len(ms1m.tests) == 6
 
 
 class Exploit:
