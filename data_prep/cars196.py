@@ -43,7 +43,7 @@ def main(argv=None) -> int:
     args = parser(__doc__, "the Cars archives / .mat files, or a prepared folder").parse_args(argv)
     check = Checklist("Stanford Cars196", args.strict)
     target = args.data_root / "cars196"
-    for source in args.source:
+    for source in sorted(args.source, key=lambda path: not path.is_dir()):  # a folder is linked first
         if _is_prepared_folder(source):
             place(check, source, target, args.copy)
         elif is_archive(source):

@@ -30,7 +30,7 @@ def main(argv=None) -> int:
                   ).parse_args(argv)
     check = Checklist("In-shop Clothes Retrieval", args.strict)
     target = args.data_root / "inshop"
-    for source in args.source:
+    for source in sorted(args.source, key=lambda path: not path.is_dir()):  # a folder is linked first
         if _release_folder(source) is not None:
             place(check, source, target, args.copy)
         elif is_archive(source):
