@@ -130,7 +130,7 @@ def build_datasets(params, data_root: str | Path | None = None, *, problems: lis
     train, tests = constructor(params, root)
     full_train = train
     valid: dict[str, BaseDataset] = {}
-    if params.validation_fold is not None:
+    if params.validation_fold is not None and len(train):  # evaluation-only sets (lfw-joined) have no train set
         if getattr(train, "official_validation", False):
             raise ConfigError(f"dataset {params.name!r} has an official validation split; "
                               f"set dataset_params.validation_fold to null")
