@@ -109,6 +109,27 @@ def _set_fixes(params, tests: dict) -> dict[str, str]:
     return fixes
 
 
+def _validation_fold(train: BaseDataset, params, source: str, problems: list[str]):
+    """(train without the fold, {"valid", ...}, how messages describe the fold) of ``validation_fold``; a fold the
+    train set cannot make is appended to ``problems`` and skipped. Evaluation-only sets (no train set) are kept."""
+    if params.validation_fold is None or not len(train):
+        return train, {}, ""
+    if getattr(train, "official_validation", False):
+        raise ConfigError(f"dataset {params.name!r} has an official validation split; "
+                          f"set dataset_params.validation_fold to null")
+    issue = fold_problem(train, params.validation_fold, params.num_validation_folds, source)
+    if issue:
+        problems.append(issue)
+        return train, {}, ""
+    train, valid_set = validation_split(train, params.validation_fold, params.num_validation_folds,
+                                        params.validation_split_interleave)
+    held = f"{valid_set.num_classes} classes" if valid_set.openset else f"{len(valid_set)} images"
+    note = f" (without validation_fold {params.validation_fold} of {params.num_validation_folds}: {held} held out)"
+    valid = with_variants("valid", valid_set, lossy=params.add_lossy_valsets, pairs=params.add_verification_valsets,
+                          lossy_params=params.lossy_params)
+    return train, valid, note
+
+
 def build_datasets(params, data_root: str | Path | None = None, *, problems: list[str] | None = None
                    ) -> DatasetCollection:
     """Build the train / validation / test sets of `DatasetParams` ``params`` from ``data_root``.
@@ -126,26 +147,10 @@ def build_datasets(params, data_root: str | Path | None = None, *, problems: lis
                           f"not to {params.name!r}; remove it")
     root = Path(data_root).expanduser() if data_root is not None else default_data_root()
     source = source_of(params.name, root)
-    found: list[str] = []
     train, tests = constructor(params, root)
     full_train = train
-    valid: dict[str, BaseDataset] = {}
-    if params.validation_fold is not None and len(train):  # evaluation-only sets (lfw-joined) have no train set
-        if getattr(train, "official_validation", False):
-            raise ConfigError(f"dataset {params.name!r} has an official validation split; "
-                              f"set dataset_params.validation_fold to null")
-        fold_issue = fold_problem(train, params.validation_fold, params.num_validation_folds, source)
-        if fold_issue:
-            found.append(fold_issue)
-        else:
-            train, valid_set = validation_split(train, params.validation_fold, params.num_validation_folds,
-                                                params.validation_split_interleave)
-            unit = "classes" if valid_set.openset else "images"
-            held = valid_set.num_classes if valid_set.openset else len(valid_set)
-            train.validation_note = (f" (without validation_fold {params.validation_fold} of "
-                                     f"{params.num_validation_folds}: {held} {unit} held out)")
-            valid = with_variants("valid", valid_set, lossy=params.add_lossy_valsets,
-                                  pairs=params.add_verification_valsets, lossy_params=params.lossy_params)
+    found: list[str] = []
+    train, valid, note = _validation_fold(train, params, source, found)
     found += class_problems({"train": train, **({"valid": valid["valid"]} if valid else {}),
                              **{f"infer-{name}": dataset for name, dataset in tests.items()}},
                             source, _set_fixes(params, tests))
@@ -157,16 +162,13 @@ def build_datasets(params, data_root: str | Path | None = None, *, problems: lis
         from .cache import cached
 
         size = max(params.transform_test_params.prescale_size or 0, params.transform_params.image_size)
-        note = getattr(train, "validation_note", "")
         train = cached(train, size, root)
-        if note:
-            train.validation_note = note
         valid = {name: cached(dataset, size, root) if name == "valid" else dataset for name, dataset in valid.items()}
         if "valid" in valid:
             valid = with_variants("valid", valid["valid"], lossy=params.add_lossy_valsets,
                                   pairs=params.add_verification_valsets, lossy_params=params.lossy_params)
         tests = {name: cached(dataset, size, root) for name, dataset in tests.items()}
-    train.source = source
+    train.source, train.validation_note = source, note  # named by the batch check of the train loader
     test_sets: dict[str, BaseDataset] = {}
     for name, dataset in tests.items():
         test_sets.update(with_variants(f"infer-{name}", dataset, lossy=params.add_lossy_testsets,
