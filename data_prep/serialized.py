@@ -1,4 +1,4 @@
-"""Write a registry dataset in the serialized format (REFERENCE.md 8.2): ``python data_prep/serialized.py
+"""Write a registry dataset in the serialized format (docs/reference.md §8.2): ``python data_prep/serialized.py
 NAME SOURCE_ROOT OUTPUT_FOLDER``, or check a serialized folder: ``python data_prep/serialized.py --check FOLDER``.
 
 Each split becomes <stem>.rec/.idx (JPEG quality 75, header label = class), <stem>.labels and <stem>.yaml;

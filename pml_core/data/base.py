@@ -27,7 +27,7 @@ class DataWarning(UserWarning):
 
 
 class BaseDataset(torch.utils.data.Dataset):
-    """Classification dataset protocol (REFERENCE.md section 8)."""
+    """Classification dataset protocol (docs/reference.md §8)."""
 
     classification: bool = True
     openset: bool = True
@@ -183,7 +183,7 @@ class ConcatDataset(BaseDataset):
 
 
 class RepeatDataset(torch.utils.data.Dataset):
-    """``base`` repeated ``times`` times (index modulo length), REFERENCE.md 8.4."""
+    """``base`` repeated ``times`` times (index modulo length), docs/reference.md §8.4."""
 
     def __init__(self, base, times: int):
         self.base = base

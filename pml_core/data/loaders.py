@@ -1,4 +1,4 @@
-"""Train and evaluation DataLoaders (REFERENCE.md 8.4).
+"""Train and evaluation DataLoaders (docs/reference.md §8.4).
 
 `build_train_loader` yields ``(images (B, 3, S, S) float32, labels (B,) int64)``; batches and
 augmentations are a function of (seed, epoch) only, so a run resumed at an epoch reproduces them.
