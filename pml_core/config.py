@@ -108,6 +108,7 @@ class DatasetParams:
     inshop_protocol: Literal["query-gallery", "pooled"] = "query-gallery"  # kit: standard by default
     uniform_sampling_reference: bool = False  # kit: the reference's frozen label cursor (docs/reference.md §8.4)
     image_cache: bool = False  # kit: decoded-image cache (resized uint8, memory-mapped)
+    verification_bins: list[str] | None = None  # kit: face sets: the <name>.bin files to test on (None: all present)
 
 
 @dataclass

@@ -21,6 +21,11 @@ from PIL import Image, UnidentifiedImageError
 from ..errors import DataError
 
 
+class DataWarning(UserWarning):
+    """A dataset differs from its official form but is usable (absent optional bins, other image counts);
+    ``data check --strict`` and ``data_prep ... --strict`` treat these as failures."""
+
+
 class BaseDataset(torch.utils.data.Dataset):
     """Classification dataset protocol (docs/reference.md §8)."""
 
