@@ -124,6 +124,8 @@ KIT_KEYS = {
     "dataset_params.glyphs_params.samples_per_class": (24, "add"),
     "dataset_params.glyphs_params.image_size": (32, "add"),
     "dataset_params.glyphs_params.seed": (0, "add"),
+    # add: the face sets' verification bins a config asks for (None: every bin the folder holds)
+    "dataset_params.verification_bins": (None, "add"),
 }
 
 
