@@ -39,7 +39,7 @@ def test_vmf_dot_uses_shrunk_mean_and_mls_is_logmls():
 
 def test_hib_on_dirac_is_exact_and_clamped():
     d = create_distribution("dirac", {"dim": 3})
-    scorer = create_scorer("hib", d)
+    scorer = create_scorer("hib", d, {"positive_scale": False})  # the reference's parametrisation: a itself
     assert {n for n, _ in scorer.named_parameters()} == {"scale", "bias"}
     x = torch.tensor([[1e4, 1e4 + 1, -3e4]], requires_grad=True)
     same = scorer(x, x)  # |a|^2 + |b|^2 - 2<a, b> may be slightly negative in float32: clamped, no NaN
@@ -75,3 +75,32 @@ def test_ecs_gaussian_sampled_shape_and_range(capsys):
     out = create_scorer("ecs", d)(a, b)
     assert out.shape == (3, 4) and (out.abs() <= 1 + 1e-6).all()
     assert capsys.readouterr().out == ""  # the reference's debug print is gone
+
+
+def test_hib_positive_scale_stays_positive_under_a_large_step():
+    """Default: a = exp(log_scale). A step that would drive a negative in the reference's parametrisation
+    (a -= lr * grad with a large gradient) leaves it positive; the reference's goes negative."""
+    d = create_distribution("dirac", {"dim": 3})
+    x, y = torch.zeros(4, 3), torch.tensor([[0.0, 3.0, 4.0]] * 4)  # distance 5
+    for positive in (True, False):
+        scorer = create_scorer("hib", d, {"positive_scale": positive})
+        assert {n for n, _ in scorer.named_parameters()} == ({"log_scale", "bias"} if positive else {"scale", "bias"})
+        assert scorer.scale_value().item() == pytest.approx(1.0)
+        optimizer = torch.optim.SGD(scorer.parameters(), lr=10.0)
+        (-scorer(x, y).sum()).backward()  # maximise the match probability of a distant pair: pushes a down
+        optimizer.step()
+        a = scorer.scale_value().item()
+        assert (a > 0) if positive else (a < 0), (positive, a)
+
+
+def test_hib_scale_setter_and_unknown_scorer_key():
+    d = create_distribution("dirac", {"dim": 3})
+    scorer = create_scorer("hib", d)
+    scorer.set_scale(0.25)
+    assert scorer.scale_value().item() == pytest.approx(0.25)
+    with pytest.raises(ConfigError, match="positive"):
+        scorer.set_scale(-1.0)
+    with pytest.raises(ConfigError, match="positive_scal"):
+        create_scorer("hib", d, {"positive_scal": True})
+    with pytest.raises(ConfigError, match="unknown key"):
+        create_scorer("cosine", d, {"num_samples": 3})
