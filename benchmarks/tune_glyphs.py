@@ -89,6 +89,7 @@ def mark_interrupted(study) -> int:
 
 
 def tune(method: str, trials: int, out: Path, data_root: str) -> None:
+    from pml_core.errors import PMLError
     from pml_core.experiments import hopt
 
     study, storage, root = open_study(method, out)
@@ -99,8 +100,11 @@ def tune(method: str, trials: int, out: Path, data_root: str) -> None:
     while done < trials:
         started = time.perf_counter()
         seed = zlib.crc32(method.encode()) + done  # resumed studies stay reproducible from the same history
-        hopt.run_optuna(search_config(method), root, data_root, num_trials=1, storage=storage, study_name=method,
-                        logger="none", clean=True, progress=False, sampler_options={**SAMPLER, "seed": seed})
+        try:
+            hopt.run_optuna(search_config(method), root, data_root, num_trials=1, storage=storage, study_name=method,
+                            logger="none", clean=True, progress=False, sampler_options={**SAMPLER, "seed": seed})
+        except PMLError:  # "no trial completed yet": the study's trials so far all failed; go on
+            pass
         last = study.get_trials(deepcopy=False)[-1]
         done = len(finished(study))
         print(f"[{time.strftime('%H:%M:%S')}] {method} trial {last.number}: {last.state.name} value {last.value} "

@@ -114,6 +114,12 @@ class HIBScorer(_Scorer):
         s2 = _samples(self.distribution, params2, self.num_samples)
         return F.hib_match_probability(s1, s2, self.scale_value().to(s1.dtype), self.bias.to(s1.dtype))
 
+    def log_match(self, params1, params2) -> tuple[torch.Tensor, torch.Tensor]:
+        """(log p, log(1 - p)) of `forward`'s probability p, computed in log space (what the HIB loss uses)."""
+        s1 = _samples(self.distribution, params1, self.num_samples)
+        s2 = _samples(self.distribution, params2, self.num_samples)
+        return F.hib_log_match_probability(s1, s2, self.scale_value().to(s1.dtype), self.bias.to(s1.dtype))
+
     def statistics(self) -> dict:
         return {"scorer_scale": self.scale_value().item(), "scorer_bias": self.bias.item()}
 

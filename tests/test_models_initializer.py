@@ -78,7 +78,7 @@ def test_hib_median_bias_starts_pairs_at_one_half():
 
     reference = _hib_model()
     initialize_model(reference, InitializerParams(num_statistics_batches=1, hib_bias="zero"), data)
-    assert float(reference._scorer.bias) == 0.0
+    assert reference._scorer.bias.item() == 0.0
     assert float(_pair_probabilities(reference, data[0][0]).max()) < 1e-3
     # Both keep the reference's a = 1 / mean|mu|.
     torch.testing.assert_close(model._scorer.scale_value(), reference._scorer.scale_value(), rtol=1e-5, atol=0)

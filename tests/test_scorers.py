@@ -104,3 +104,30 @@ def test_hib_scale_setter_and_unknown_scorer_key():
         create_scorer("hib", d, {"positive_scal": True})
     with pytest.raises(ConfigError, match="unknown key"):
         create_scorer("cosine", d, {"num_samples": 3})
+
+
+def test_hib_log_match_probability_matches_and_stays_finite():
+    """log p and log(1 - p) in log space equal the logs of the probability where that is representable, and
+    keep finite values and gradients where p rounds to 1 in float32 (close pairs at a large bias)."""
+    g = torch.Generator().manual_seed(0)
+    s1 = torch.randn(6, 4, 5, dtype=torch.float64, generator=g)
+    s2 = torch.randn(6, 3, 5, dtype=torch.float64, generator=g)
+    p = scoring.hib_match_probability(s1, s2, 0.7, 1.1)
+    log_p, log_q = scoring.hib_log_match_probability(s1, s2, 0.7, 1.1)
+    torch.testing.assert_close(log_p, torch.log(p))
+    torch.testing.assert_close(log_q, torch.log1p(-p))
+
+    from pml_core.functional import losses_metric as lm
+
+    labels = torch.tensor([0, 0, 1, 1])
+    x = (torch.randn(4, 2, 8, generator=g) * 1e-3).requires_grad_()  # four nearly coincident distributions
+    bias = torch.tensor(40.0)  # sigmoid(40 - small) == 1.0 in float32
+    assert torch.all(scoring.hib_match_probability(x[:, None], x[None], 1.0, bias) == 1.0)
+    naive = lm.hib(scoring.hib_match_probability(x[:, None], x[None], 1.0, bias), labels)
+    naive.backward()
+    assert not torch.isfinite(x.grad).all()  # the probability form: log1p(-1) = -inf, NaN gradient
+    x.grad = None
+    stable = lm.hib_from_logs(*scoring.hib_log_match_probability(x[:, None], x[None], 1.0, bias), labels)
+    stable.backward()
+    assert torch.isfinite(stable) and stable.item() == pytest.approx(0.5 * 40, rel=1e-3)  # negatives: -log(1-p) ~ 40
+    assert torch.isfinite(x.grad).all()
