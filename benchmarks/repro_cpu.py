@@ -17,7 +17,8 @@ time. Settings emulate other machines through the switches that choose the CPU k
 
 Suites: ``sensitivity`` varies one switch at a time from the defaults (which ones change the numbers);
 ``pinned`` applies the kit's reproducibility pin (`pml_core.reproducibility`) and varies the machine-side
-switches under it (does the pin hold; how much slower is it); ``glyphs`` regenerates the glyph arrays with
+switches under it (does the pin hold); ``cost`` runs the same short runs unpinned and under candidate pins
+and prints their CPU seconds (how much slower a pin is; not part of ``all``); ``glyphs`` regenerates the glyph arrays with
 numpy's AVX-512 kernels disabled (does the dataset itself depend on the CPU).
 """
 
@@ -37,7 +38,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 SWITCHES = ("ATEN_CPU_CAPABILITY", "MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS", "ONEDNN_MAX_CPU_ISA", "OMP_NUM_THREADS",
-            "MKL_NUM_THREADS", "PML_REPRODUCIBLE_CPU", "NPY_DISABLE_CPU_FEATURES")
+            "MKL_NUM_THREADS", "PML_REPRODUCIBLE_CPU", "PML_MKLDNN", "NPY_DISABLE_CPU_FEATURES")
+
+# Candidate pins, for their cost (CPU seconds of the same runs): unpinned one-thread runs against each.
+COST = [
+    ("cost: unpinned, 1 thread", {"OMP_NUM_THREADS": "1"}, False),
+    ("cost: pin", {}, True),
+    ("cost: pin, oneDNN off", {"PML_MKLDNN": "0"}, True),
+    ("cost: pin, MKL_CBWR=COMPATIBLE,STRICT", {"MKL_CBWR": "COMPATIBLE,STRICT"}, True),
+    ("cost: pin, ATen default", {"ATEN_CPU_CAPABILITY": "default"}, True),
+]
 
 SENSITIVITY = [
     ("defaults, 1 thread", {"OMP_NUM_THREADS": "1"}),
@@ -88,12 +98,13 @@ def child(args) -> int:
             stage.setdefault("trainer_params", {})["num_epochs"] = args.epochs
         cfg = parse_config(raw)
         with tempfile.TemporaryDirectory() as folder:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             metrics = train_run(cfg, Path(folder) / "run", args.data_root, logger="none", progress=False)
-            seconds = time.perf_counter() - started
+            seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
             digest = hashlib.sha256((Path(folder) / "run" / "metrics.json").read_bytes()).hexdigest()[:16]
         print(json.dumps({"method": method, "sha": digest, "recall@1": metrics["infer-glyphs"]["recall@1"],
                           "mapr": metrics["infer-glyphs"]["mapr"], "seconds": round(seconds, 1),
+                          "cpu_seconds": round(cpu, 1),
                           "threads": torch.get_num_threads(), "capability": torch.backends.cpu.get_cpu_capability(),
                           "mkldnn": torch.backends.mkldnn.enabled, "pin": applied}), flush=True)
     return 0
@@ -119,6 +130,8 @@ def run_setting(label: str, env_patch: dict, args, pin: bool, glyphs: bool = Fal
         from pml_core.reproducibility import pinned_environment
 
         env = pinned_environment(env)
+        if label.startswith("cost:"):  # a candidate pin: its own values replace the pin's
+            env.update({k: v for k, v in env_patch.items() if not k.startswith("--")})
     command = [sys.executable, __file__, "--child-glyphs" if glyphs else "--child", "--workers", workers,
                "--epochs", str(args.epochs), "--steps", str(args.steps), "--data-root", str(args.data_root),
                "--methods", *args.methods]
@@ -131,14 +144,15 @@ def run_setting(label: str, env_patch: dict, args, pin: bool, glyphs: bool = Fal
     for row in rows:
         row.update(label=label, process_seconds=round(time.perf_counter() - started, 1))
         print(f"{label:44s} {row['method']:10s} {row['sha']} "
-              + (f"r@1 {row['recall@1']:.6f} {row['seconds']:6.1f} s threads {row['threads']} {row['capability']}"
+              + (f"r@1 {row['recall@1']:.6f} {row['seconds']:6.1f} s (CPU {row['cpu_seconds']:6.1f} s) "
+                 f"threads {row['threads']} {row['capability']} mkldnn {row['mkldnn']}"
                  if "seconds" in row else ""), flush=True)
     return rows
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--suite", default="all", choices=["sensitivity", "pinned", "glyphs", "all"])
+    parser.add_argument("--suite", default="all", choices=["sensitivity", "pinned", "glyphs", "cost", "all"])
     parser.add_argument("--methods", nargs="+", default=["arcface", "hib"])
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--steps", type=int, default=8)
@@ -168,6 +182,9 @@ def main(argv=None) -> int:
     if args.suite in ("pinned", "all"):
         for label, patch in PINNED:
             rows += run_setting(label, patch, args, pin=True)
+    if args.suite == "cost":
+        for label, patch, pin in COST:
+            rows += run_setting(label, patch, args, pin=pin)
     for suite in ("sensitivity", "pinned"):
         chosen = [r for r in rows if (r["label"].startswith("pin") == (suite == "pinned")) and "seconds" in r]
         for method in args.methods:

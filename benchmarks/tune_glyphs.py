@@ -14,11 +14,18 @@ scores its validation MAP@R (fold 0); trial seeds are drawn by `hopt.trial_seed`
 Optuna storage (``<out>/<method>/study.db``), so an interrupted search resumes where it stopped: a trial
 killed half-way is marked failed with the user attribute ``interrupted`` and not counted; the study runs
 until ``--trials`` trials have finished (completed, or failed with a non-finite loss, which counts: it is
-the outcome of those hyper-parameters).
+the outcome of those hyper-parameters). One trial of every study (the first, or the next when the study was
+started before this rule) is the family's own values (the method config over the glyphs defaults), enqueued.
+
+The 15 main methods of the grid are searched, each with the same number of trials. The 5 variants (ablations)
+take the best values of their main method's study, as the paper's grid did for its variants (vMF-loss-det
+those of vMF-loss, PFE / SCF variants those of PFE / SCF: docs/reference.md, Appendix A); ``--methods`` with a
+variant's name searches it on its own instead.
 
 ``--write-best`` turns each finished study into ``configs/best/<method>-128-glyphs.yaml``: the best trial's
 values as `_hopt` constants (the patch `hopt` writes to ``hopt_best.yaml``), headed by the study (trials,
-best validation MAP@R, trial seed, command). A summary of every study goes to ``<out>/summary.json``.
+best validation MAP@R, trial seed, command); a variant's file is written from its main method's study. A
+summary of every study goes to ``<out>/summary.json``.
 """
 
 from __future__ import annotations
@@ -37,18 +44,28 @@ sys.path.insert(0, str(ROOT))
 
 # The failing families of the untuned smoke tables first, then the other main methods, then the variants.
 ORDER = ["hib", "proxy-anchor", "dsml", "spe", "vmf-loss", "arcface", "cosface", "nsoftmax", "proxy-nca",
-         "multi-similarity", "dul-cls-arcface", "vmfmm", "pfe-arcface", "scl-arcface", "dul-reg-arcface",
-         "vmf-loss-det", "pfe-nms-arcface", "pfe-vmf-arcface", "scl-gmm-arcface", "dul-reg-cont-arcface"]
+         "multi-similarity", "dul-cls-arcface", "vmfmm", "pfe-arcface", "scl-arcface", "dul-reg-arcface"]
 SAMPLER = {"multivariate": True, "n_startup_trials": 8}
 PROFILE, DATASET, DIM = "smoke", "glyphs", 128
 
 
-def smoke_methods() -> list[str]:
+def smoke_grid() -> dict:
     from pml_core.experiments.grid import profile_grid
 
-    grid = profile_grid(PROFILE)
-    methods = list(dict.fromkeys(grid["methods"] + grid.get("variants", [])))
-    return sorted(methods, key=lambda m: ORDER.index(m) if m in ORDER else len(ORDER))
+    return profile_grid(PROFILE)
+
+
+def smoke_methods() -> list[str]:
+    """The grid's main methods, in ORDER."""
+    return sorted(smoke_grid()["methods"], key=lambda m: ORDER.index(m) if m in ORDER else len(ORDER))
+
+
+def main_method_of(variant: str) -> str | None:
+    """The main method whose study a variant takes its values from (``ablations`` of the grid; vmf-loss-det)."""
+    for main, variants in (smoke_grid().get("ablations") or {}).items():
+        if variant in variants:
+            return main
+    return None
 
 
 def search_config(method: str) -> dict:
@@ -88,6 +105,37 @@ def mark_interrupted(study) -> int:
     return len(stale)
 
 
+def default_values(method: str) -> dict:
+    """The searched keys' values in the method's own config (its family defaults), clipped into the ranges."""
+    import math as m
+
+    from pml_core.config import parse_config, resolved_dict, stage_config
+    from pml_core.experiments.hopt import is_int_spec, search_specs
+
+    raw = search_config(method)
+    cfg = parse_config(raw)
+    values = {}
+    for spec in search_specs(raw):
+        node = list(spec.node)
+        if node[:1] == ["stages"]:
+            tree, node = resolved_dict(stage_config(cfg, node[1])), node[2:]
+        else:
+            tree = resolved_dict(cfg)
+        for part in [*node, *spec.name.split(".")]:
+            tree = tree.get(part) if isinstance(tree, dict) else None
+        if tree is None or isinstance(tree, dict):
+            continue
+        s = spec.spec
+        if "values" in s:
+            if tree in s["values"]:
+                values[spec.key] = tree
+            continue
+        low, high = (m.exp(s["min"]), m.exp(s["max"])) if s.get("distribution") == "log_uniform" else (s["min"], s["max"])
+        value = min(max(float(tree), low), high)
+        values[spec.key] = int(round(value)) if is_int_spec(s) else value
+    return values
+
+
 def tune(method: str, trials: int, out: Path, data_root: str) -> None:
     from pml_core.errors import PMLError
     from pml_core.experiments import hopt
@@ -95,6 +143,9 @@ def tune(method: str, trials: int, out: Path, data_root: str) -> None:
     study, storage, root = open_study(method, out)
     stale = mark_interrupted(study)
     done = len(finished(study))
+    if done < trials and not any(t.user_attrs.get("family_defaults") for t in study.get_trials(deepcopy=False)):
+        # One trial starts from the family's own values (the same for every method), the others are TPE's.
+        study.enqueue_trial(default_values(method), user_attrs={"family_defaults": True})
     print(f"[{time.strftime('%H:%M:%S')}] {method}: {done} of {trials} trials done"
           + (f" ({stale} interrupted trial(s) marked failed)" if stale else ""), flush=True)
     while done < trials:
@@ -124,28 +175,37 @@ def study_summary(method: str, out: Path) -> dict | None:
             "values": [t.value for t in sorted(counted, key=lambda t: t.number)]}
 
 
-def best_file_text(method: str, summary: dict, trials: int) -> str:
+def best_file_text(method: str, summary: dict, trials: int, source: str | None = None) -> str:
+    """The tuned file of ``method`` from ``summary`` (the study of ``source``, default the method itself)."""
     from pml_core.config import dump_yaml
     from pml_core.experiments.hopt import best_patch, search_specs
 
     raw = search_config(method)
-    patch = best_patch(raw, summary["best_params"], search_specs(raw))
-    header = [
+    specs = search_specs(raw)
+    missing = set(summary["best_params"]) - {spec.key for spec in specs}
+    if missing:
+        raise SystemExit(f"{method}: the {source} study searched keys {sorted(missing)} that {method} does not have")
+    patch = best_patch(raw, summary["best_params"], specs)
+    source = source or method
+    header = [] if source == method else [
+        f"# A variant of {source}: the values of the {source} study (the paper's protocol for its variants)."]
+    header += [
         f"# Tuned on glyphs by benchmarks/tune_glyphs.py (BENCHMARKS.md, \"Glyphs tuning\"): Optuna TPE (multivariate,",
         f"# 8 random start-up trials), {summary['trials']} trials ({summary['failed']} failed) on the validation fold "
         f"under the smoke budget",
         f"# (configs/grids/smoke.yaml). Best: trial {summary['best_number']} (seed {summary['best_seed']}), "
         f"validation MAP@R {summary['best_value']:.4f}.",
-        f"# Command: PYTHONPATH=$PWD .venv/bin/python benchmarks/tune_glyphs.py --methods {method} --trials {trials}"
-        f" && ... --write-best --methods {method}",
+        f"# Command: PYTHONPATH=$PWD .venv/bin/python benchmarks/tune_glyphs.py --methods {source} --trials {trials}"
+        f" (then the same with --write-best).",
     ]
     return "\n".join(header) + "\n" + dump_yaml(patch)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--methods", nargs="+", default=None, help="default: the smoke grid's methods and variants")
-    parser.add_argument("--trials", type=int, default=20)
+    parser.add_argument("--methods", nargs="+", default=None,
+                        help="default: the smoke grid's main methods (--write-best: and its variants)")
+    parser.add_argument("--trials", type=int, default=12)
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (fixed: results do not depend on load)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "tune")
     parser.add_argument("--data-root", default=None, help="default: $PML_DATA_ROOT or the kit's cache")
@@ -159,14 +219,18 @@ def main(argv=None) -> int:
 
     methods = args.methods or smoke_methods()
     if args.write_best:
+        if args.methods is None:
+            methods = methods + smoke_grid().get("variants", [])
         summaries = {}
         for method in methods:
-            summary = study_summary(method, args.out)
+            own = (args.out / method / "study.db").is_file()
+            source = method if own else (main_method_of(method) or method)
+            summary = study_summary(source, args.out)
             if summary is None or summary["trials"] < args.trials:
-                print(f"{method}: study unfinished ({summary and summary['trials']} of {args.trials} trials); skipped")
+                print(f"{method}: study of {source} unfinished ({summary and summary['trials']} of {args.trials} trials); skipped")
                 continue
             path = ROOT / "configs" / "best" / f"{method}-{DIM}-{DATASET}.yaml"
-            path.write_text(best_file_text(method, summary, args.trials))
+            path.write_text(best_file_text(method, summary, args.trials, source))
             summaries[method] = summary
             print(f"{method}: best valid MAP@R {summary['best_value']:.4f} (trial {summary['best_number']}) -> {path.name}")
         existing = json.loads((args.out / "summary.json").read_text()) if (args.out / "summary.json").is_file() else {}

@@ -45,15 +45,17 @@ def is_pinned(env: dict | None = None) -> bool:
 
 
 def apply_from_environment() -> dict | None:
-    """In a process started with `pinned_environment`: check that torch runs as pinned; the settings or None."""
+    """In a process started with `pinned_environment`: make torch run as pinned (threads, and oneDNN off when
+    ``PML_MKLDNN=0``); returns the settings, or None outside a pinned environment."""
     if os.environ.get(FLAG) != "1":
         return None
-    settings = current_settings()
     import torch
 
     if torch.get_num_threads() != int(PIN["OMP_NUM_THREADS"]):
         torch.set_num_threads(int(PIN["OMP_NUM_THREADS"]))
-    return settings
+    if os.environ.get("PML_MKLDNN") == "0":
+        torch.backends.mkldnn.enabled = False
+    return current_settings()
 
 
 def cpu_model() -> str:
@@ -73,8 +75,28 @@ def current_settings() -> dict:
     return {
         "cpu": cpu_model(),
         "pinned": is_pinned(),
-        "environment": {key: os.environ.get(key) for key in PIN},
+        "environment": {key: os.environ.get(key) for key in (*PIN, "PML_MKLDNN")},
         "aten_capability": torch.backends.cpu.get_cpu_capability(),
         "threads": torch.get_num_threads(),
         "mkldnn": bool(torch.backends.mkldnn.enabled),
     }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m pml_core.reproducibility [COMMAND ...]``: run COMMAND in the pinned environment, or print it
+    as ``export`` lines for a shell (``eval "$(python -m pml_core.reproducibility)"``)."""
+    import shlex
+    import sys
+
+    argv = sys.argv[1:] if argv is None else argv
+    env = pinned_environment()
+    if not argv:
+        for key in (*PIN, FLAG):
+            print(f"export {key}={shlex.quote(env[key])}")
+        return 0
+    os.execvpe(argv[0], argv, env)
+    return 0  # not reached
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -75,9 +75,11 @@ class HIBScorer(_Scorer):
     """HIB: mean over sample pairs of sigmoid(-a |z1 - z2| + b), a > 0 and b trainable (init a = 1, b = 0;
     the initialiser sets both from the first training batches, `pml_core.initializer`).
 
-    ``positive_scale=True`` (kit default) learns ``log a``, so that a stays positive as the HIB paper
-    requires (a <= 0 would make distant pairs match: the model collapses); ``False`` learns a itself, as the
-    reference does. The distance is clamped before the square root (reference bug fixed).
+    ``positive_scale=True`` (kit default) learns a = softplus(``softplus_scale``), so that a stays positive as
+    the HIB paper requires (a <= 0 would make distant pairs match: the model collapses); softplus is nearly the
+    identity at the initial a (~2: gradient factor 0.9), so training moves as with a itself, where ``log a``
+    would multiply a's gradient by a (~2) and make the large logit a |z1 - z2| ~ 40 oscillate. ``False`` learns
+    a itself, as the reference does. The distance is clamped before the square root (reference bug fixed).
     """
 
     DEFAULTS = {"num_samples": 8, "positive_scale": True}
@@ -87,21 +89,21 @@ class HIBScorer(_Scorer):
         self.num_samples = int(num_samples)
         self.positive_scale = bool(positive_scale)
         if self.positive_scale:
-            self.log_scale = nn.Parameter(torch.zeros([]))
+            self.softplus_scale = nn.Parameter(torch.full([], math.log(math.expm1(1.0))))  # a = 1
         else:
             self.scale = nn.Parameter(torch.ones([]))
         self.bias = nn.Parameter(torch.zeros([]))
 
     def scale_value(self) -> torch.Tensor:
         """The current a (0-dim tensor, differentiable)."""
-        return torch.exp(self.log_scale) if self.positive_scale else self.scale
+        return nn.functional.softplus(self.softplus_scale) if self.positive_scale else self.scale
 
     @torch.no_grad()
     def set_scale(self, value: float) -> None:
         if self.positive_scale:
             if not value > 0:
                 raise ConfigError(f"the HIB scale must be positive (positive_scale: true), got {value}")
-            self.log_scale.fill_(math.log(value))
+            self.softplus_scale.fill_(value + math.log(-math.expm1(-value)))  # softplus^-1, stable for large a
         else:
             self.scale.fill_(value)
 

@@ -78,13 +78,13 @@ def test_ecs_gaussian_sampled_shape_and_range(capsys):
 
 
 def test_hib_positive_scale_stays_positive_under_a_large_step():
-    """Default: a = exp(log_scale). A step that would drive a negative in the reference's parametrisation
+    """Default: a = softplus(softplus_scale). A step that would drive a negative in the reference's parametrisation
     (a -= lr * grad with a large gradient) leaves it positive; the reference's goes negative."""
     d = create_distribution("dirac", {"dim": 3})
     x, y = torch.zeros(4, 3), torch.tensor([[0.0, 3.0, 4.0]] * 4)  # distance 5
     for positive in (True, False):
         scorer = create_scorer("hib", d, {"positive_scale": positive})
-        assert {n for n, _ in scorer.named_parameters()} == ({"log_scale", "bias"} if positive else {"scale", "bias"})
+        assert {n for n, _ in scorer.named_parameters()} == ({"softplus_scale", "bias"} if positive else {"scale", "bias"})
         assert scorer.scale_value().item() == pytest.approx(1.0)
         optimizer = torch.optim.SGD(scorer.parameters(), lr=10.0)
         (-scorer(x, y).sum()).backward()  # maximise the match probability of a distant pair: pushes a down

@@ -24,6 +24,10 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 
 
+#: Profiles whose committed CPU results are made reproducible across x86-64 machines.
+PINNED_PROFILES = ("tiny", "smoke")
+
+
 @dataclass
 class Outcome:
     name: str
@@ -221,7 +225,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", nargs="+", default=None)
     parser.add_argument("--gpus", type=int, default=None, help="GPUs to use (paper profile)")
     parser.add_argument("--only", nargs="+", default=None, help="run only these notebooks")
+    parser.add_argument("--no-pin-cpu", action="store_true",
+                        help="tiny / smoke: do not pin the CPU kernels (pml_core.reproducibility; README, "
+                             "'Reproducibility across machines'): faster on many cores, numbers differ across CPUs")
     args = parser.parse_args(argv)
+    if args.profile in PINNED_PROFILES and not args.no_pin_cpu:
+        from .. import reproducibility
+
+        os.environ.update(reproducibility.pinned_environment())  # the notebook kernels start in it
+        print(f"[{args.profile}] CPU kernels pinned for reproducible numbers: "
+              + " ".join(f"{k}={v}" for k, v in reproducibility.PIN.items()), flush=True)
 
     if args.profile == "paper" and not args.data_root:
         parser.error("the paper profile needs --data-root DIR (see README, 'Datasets')")
