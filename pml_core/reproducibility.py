@@ -24,7 +24,7 @@ FLAG = "PML_REPRODUCIBLE_CPU"
 #: The pinned kernel choices: AVX2 everywhere, MKL's vendor-independent path, one intra-op thread.
 PIN = {
     "ATEN_CPU_CAPABILITY": "avx2",
-    "MKL_CBWR": "COMPATIBLE",
+    "MKL_CBWR": "COMPATIBLE,STRICT",
     "ONEDNN_MAX_CPU_ISA": "AVX2",
     "OMP_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
