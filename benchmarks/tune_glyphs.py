@@ -17,10 +17,11 @@ until ``--trials`` trials have finished (completed, or failed with a non-finite 
 the outcome of those hyper-parameters). One trial of every study (the first, or the next when the study was
 started before this rule) is the family's own values (the method config over the glyphs defaults), enqueued.
 
-The 15 main methods of the grid are searched, each with the same number of trials. The 5 variants (ablations)
-take the best values of their main method's study, as the paper's grid did for its variants (vMF-loss-det
-those of vMF-loss, PFE / SCF variants those of PFE / SCF: docs/reference.md, Appendix A); ``--methods`` with a
-variant's name searches it on its own instead.
+13 of the 15 main methods are searched, each with the same number of trials. As in the paper's grid
+(docs/reference.md, Appendix A), PFE and SCF, whose stage 1 freezes the backbone, take the values of ArcFace's
+study (so their stage 0 is the same run and the smoke grid trains it once per seed, `grid.reuse_first_stage`), and
+the 5 variants (ablations) those of their main method (vMF-loss-det: vMF-loss; DUL-reg (cont): DUL-reg; the PFE
+and SCF variants: ArcFace). ``--methods`` with such a name searches it on its own instead.
 
 ``--write-best`` turns each finished study into ``configs/best/<method>-128-glyphs.yaml``: the best trial's
 values as `_hopt` constants (the patch `hopt` writes to ``hopt_best.yaml``), headed by the study (trials,
@@ -44,7 +45,9 @@ sys.path.insert(0, str(ROOT))
 
 # The failing families of the untuned smoke tables first, then the other main methods, then the variants.
 ORDER = ["hib", "proxy-anchor", "dsml", "spe", "vmf-loss", "arcface", "cosface", "nsoftmax", "proxy-nca",
-         "multi-similarity", "dul-cls-arcface", "vmfmm", "pfe-arcface", "scl-arcface", "dul-reg-arcface"]
+         "multi-similarity", "dul-cls-arcface", "vmfmm", "dul-reg-arcface"]
+# Main methods that take another method's study (the paper's protocol for PFE and SCF).
+SOURCES = {"pfe-arcface": "arcface", "scl-arcface": "arcface"}
 SAMPLER = {"multivariate": True, "n_startup_trials": 8}
 PROFILE, DATASET, DIM = "smoke", "glyphs", 128
 
@@ -56,8 +59,15 @@ def smoke_grid() -> dict:
 
 
 def smoke_methods() -> list[str]:
-    """The grid's main methods, in ORDER."""
-    return sorted(smoke_grid()["methods"], key=lambda m: ORDER.index(m) if m in ORDER else len(ORDER))
+    """The grid's main methods that have their own study, in ORDER."""
+    own = [m for m in smoke_grid()["methods"] if m not in SOURCES]
+    return sorted(own, key=lambda m: ORDER.index(m) if m in ORDER else len(ORDER))
+
+
+def source_of(method: str) -> str:
+    """The method whose study gives ``method`` its values (itself for a searched main method)."""
+    main = main_method_of(method) or method
+    return SOURCES.get(main, main)
 
 
 def main_method_of(variant: str) -> str | None:
@@ -182,13 +192,19 @@ def best_file_text(method: str, summary: dict, trials: int, source: str | None =
 
     raw = search_config(method)
     specs = search_specs(raw)
-    missing = set(summary["best_params"]) - {spec.key for spec in specs}
-    if missing:
-        raise SystemExit(f"{method}: the {source} study searched keys {sorted(missing)} that {method} does not have")
-    patch = best_patch(raw, summary["best_params"], specs)
+    keys = {spec.key for spec in specs}
+    values = {}
+    for key, value in summary["best_params"].items():  # a single-stage study's model keys go to stage 0
+        target = key if key in keys else f"stages.0.{key}"
+        if target not in keys:
+            raise SystemExit(f"{method}: the {source} study searched {key!r}, which {method} does not have")
+        values[target] = value
+    if set(values) != keys:
+        raise SystemExit(f"{method}: the {source} study does not set {sorted(keys - set(values))}")
+    patch = best_patch(raw, values, specs)
     source = source or method
     header = [] if source == method else [
-        f"# A variant of {source}: the values of the {source} study (the paper's protocol for its variants)."]
+        f"# The values of the {source} study (the paper's protocol for this method: docs/reference.md, Appendix A)."]
     header += [
         f"# Tuned on glyphs by benchmarks/tune_glyphs.py (BENCHMARKS.md, \"Glyphs tuning\"): Optuna TPE (multivariate,",
         f"# 8 random start-up trials), {summary['trials']} trials ({summary['failed']} failed) on the validation fold "
@@ -219,12 +235,12 @@ def main(argv=None) -> int:
 
     methods = args.methods or smoke_methods()
     if args.write_best:
-        if args.methods is None:
-            methods = methods + smoke_grid().get("variants", [])
+        if args.methods is None:  # every method of the grid: the searched ones, those that take a study, variants
+            methods = list(dict.fromkeys(methods + smoke_grid()["methods"] + smoke_grid().get("variants", [])))
         summaries = {}
         for method in methods:
             own = (args.out / method / "study.db").is_file()
-            source = method if own else (main_method_of(method) or method)
+            source = method if own else source_of(method)
             summary = study_summary(source, args.out)
             if summary is None or summary["trials"] < args.trials:
                 print(f"{method}: study of {source} unfinished ({summary and summary['trials']} of {args.trials} trials); skipped")

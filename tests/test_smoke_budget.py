@@ -69,3 +69,16 @@ def test_bad_stage_split_is_a_config_error(tmp_path):
     (tmp_path / "grids" / "p.yaml").write_text("stage_epochs: [3, two]\n")
     with pytest.raises(ConfigError, match="stage_epochs"):
         stage_epochs("p", 2, tmp_path)
+
+
+def test_pfe_and_scf_share_one_stage_0_per_seed():
+    """PFE, SCF and their variants take ArcFace's tuned values, so their stage 0 is one and the same run: the
+    grid trains it once per seed and the others reuse its checkpoints (`grid.reuse_first_stage`)."""
+    from pml_core.config import resolved_dict
+
+    family = [m for m in METHODS if m.startswith(("pfe-", "scl-"))]
+    assert len(family) >= 4
+    stage0 = {m: resolved_dict(_stages(m, seed=1)[0]) for m in family}
+    assert all(config == stage0[family[0]] for config in stage0.values())
+    dul = [m for m in METHODS if m.startswith("dul-reg-")]
+    assert resolved_dict(_stages(dul[0])[0]) == resolved_dict(_stages(dul[1])[0])
