@@ -17,13 +17,21 @@ Commands:
                    figures to paper_figures/smoke/
   paper            the same on the real datasets:
                    ./run_all.sh paper --data-root DIR [--datasets cub200 ...] [--methods arcface ...] [--gpus N]
+                   the training farmed out first (docs/cluster.md): --workers N (local processes, one GPU
+                   each; --gpus N alone means N workers), --launcher slurm [--slurm-partition P]
+                   [--gpus-per-node G] [--timeout-min M] [--slurm-array-parallelism K]
+                   [--launcher-param KEY=VALUE ...] (submits a job array and stops: rerun without
+                   --launcher when done), --retry-failed (retry runs whose last attempt failed)
   tiny             the same in the tiny profile (seconds; what the tests run)
   test [ARGS]      set up when needed, then run the whole pytest suite (ARGS go to pytest)
   setup [--browser]
-                   create or refresh .venv when it is missing or the declared dependencies changed;
-                   --browser also installs Debian's chromium and chromedriver for the browser test
-  lab [ARGS]       set up, register the "pml-kit" Jupyter kernel and start JupyterLab on notebooks/
-                   (ARGS go to jupyter lab, e.g. --port 8899 --no-browser)
+                   create or refresh .venv when it is missing or the declared dependencies changed, register
+                   the notebooks' Jupyter kernel "Python (pml-kit)" and install nbstripout as git's filter
+                   for notebooks (docs/CONTRIBUTING.md); --browser also installs Debian's chromium and
+                   chromedriver for the browser test
+  lab [ARGS]       set up, register the "pml-kit" Jupyter kernel and start JupyterLab at the repository
+                   root, opening notebooks/quickstart.ipynb (--port N, --token T; other ARGS go to
+                   jupyter lab, e.g. --no-browser)
   -h, --help       this text
 TXT
 }
@@ -42,6 +50,20 @@ find_python() {
 
 dependency_stamp() {
   cat "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1
+}
+
+notebook_filter() {
+  # Notebooks are committed without outputs: nbstripout is git's clean filter for *.ipynb (.gitattributes,
+  # docs/CONTRIBUTING.md), so a notebook that JupyterLab saved with its outputs is unchanged to git.
+  git -C "$ROOT" rev-parse --is-inside-work-tree >/dev/null 2>&1 || return 0
+  "$PY" -c 'import nbstripout' >/dev/null 2>&1 || return 0
+  if (cd "$ROOT" && "$PY" -m nbstripout --is-installed) >/dev/null 2>&1 &&
+     [[ "$(git -C "$ROOT" config --get filter.nbstripout.extrakeys)" == "metadata.language_info" ]]; then
+    return 0
+  fi
+  (cd "$ROOT" && "$PY" -m nbstripout --install --attributes .gitattributes &&
+     git config filter.nbstripout.extrakeys metadata.language_info)
+  echo "setup: nbstripout is git's filter for notebooks: their outputs are never committed (docs/CONTRIBUTING.md)"
 }
 
 setup() {
@@ -69,6 +91,10 @@ setup() {
     echo "$want" > "$STAMP"
     echo "setup: done"
   fi
+  notebook_filter
+  # the kernel every notebook names, "Python (pml-kit)", for jupyter nbconvert / papermill / VS Code too
+  "$PY" -c 'from pml_core.report.kernel import install; install()' >/dev/null 2>&1 ||
+    echo "setup: could not register the Jupyter kernel pml-kit (./run_all.sh lab retries)" >&2
   if [[ $browser == 1 ]]; then
     if [[ ! -x /usr/bin/chromium ]] || ! command -v chromedriver >/dev/null 2>&1; then
       if ! command -v apt-get >/dev/null 2>&1; then
@@ -99,37 +125,10 @@ run_profile() {
 }
 
 lab() {
-  # JupyterLab on notebooks/ with the kit's kernel. Options other than these go to jupyter lab unchanged.
-  local port="" token="" arg
-  local -a passthrough=()
-  while [[ $# -gt 0 ]]; do
-    arg="$1"
-    case "$arg" in
-      --port) [[ $# -ge 2 ]] || { echo "error: --port needs a number" >&2; exit 2; }; port="$2"; shift 2 ;;
-      --port=*) port="${arg#--port=}"; shift ;;
-      --ServerApp.token=*|--IdentityProvider.token=*) token="${arg#*=}"; shift ;;
-      *) passthrough+=("$arg"); shift ;;
-    esac
-  done
+  # JupyterLab at the repository root on the kit's kernel (pml_core/report/lab.py); ARGS go to jupyter lab.
   setup
   cd "$ROOT"
-  "$PY" -m ipykernel install --sys-prefix --name pml-kit --display-name "Python (pml-kit)" >/dev/null
-  if [[ -z "$port" ]]; then  # the first free port from 8888 on, so the URL printed below is the real one
-    port="$("$PY" -c 'import socket
-for p in range(8888, 8988):
-    with socket.socket() as s:
-        try: s.bind(("127.0.0.1", p)); print(p); break
-        except OSError: pass')"
-  fi
-  [[ -n "$token" ]] || token="$("$PY" -c 'import secrets; print(secrets.token_hex(16))')"
-  local -a extra=()
-  [[ $(id -u) == 0 ]] && extra+=(--allow-root)
-  echo "lab: kernel 'pml-kit' (\"Python (pml-kit)\") registered in .venv"
-  echo "lab: starting JupyterLab on notebooks/ (Ctrl-C to stop); open"
-  echo "      http://localhost:$port/lab/tree/quickstart.ipynb?token=$token"
-  export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"  # the project is importable even without the editable install
-  exec "$VENV/bin/jupyter" lab --notebook-dir="$ROOT/notebooks" --port="$port" --ServerApp.port_retries=0 \
-    --IdentityProvider.token="$token" "${extra[@]}" "${passthrough[@]}"
+  exec "$PY" -m pml_core.report.lab "$@"
 }
 
 command="${1:-smoke}"

@@ -1,4 +1,4 @@
-"""Foundation timings (issue 2): glyph generation, one smoke training run, a misspelled config key.
+"""Foundation timings: glyph generation, one smoke training run, a misspelled config key.
 
     .venv/bin/python benchmarks/bench_foundation.py [--method arcface] [--out DIR]
 

@@ -1,4 +1,4 @@
-"""MAP@R and Recall@1 of the 15 main methods on glyphs (smoke profile, 128-D, 2 seeds): issue 5.
+"""MAP@R and Recall@1 of the 15 main methods on glyphs (smoke profile, 128-D, 2 seeds).
 
     python benchmarks/bench_methods.py --results-root /tmp/bench-methods --data-root /tmp/data [--set k=v ...]
         [--methods arcface,cosface] [--seeds 0,1] [--dim 128] [--full]

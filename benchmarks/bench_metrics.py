@@ -1,4 +1,4 @@
-"""Speed and memory of the metrics engine on SOP-sized synthetic data (issue 4).
+"""Speed and memory of the metrics engine on SOP-sized synthetic data.
 
     .venv/bin/python benchmarks/bench_metrics.py [--dims 128 512] [--n 60502] [--classes 11316] [--device cpu]
 

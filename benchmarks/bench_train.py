@@ -1,4 +1,4 @@
-"""Steps per second of our training loop against a bare PyTorch loop (issue 7).
+"""Steps per second of our training loop against a bare PyTorch loop.
 
     .venv/bin/python benchmarks/bench_train.py [--steps 20] [--batch-size 64] [--repeats 3] [--threads N] [--device cpu]
 

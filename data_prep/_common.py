@@ -20,8 +20,10 @@ ARCHIVE_SUFFIXES = (".tgz", ".tar.gz", ".tar", ".zip", ".tar.bz2")
 class Checklist:
     """Prints what was expected, found, done and missing; ``failed`` when something is missing."""
 
-    def __init__(self, title: str):
+    def __init__(self, title: str, strict: bool = False):
         self.failed = False
+        self.strict = strict  # differences from the official form ([!]) fail too
+        self.warnings = 0
         print(f"== {title}")
 
     def ok(self, text: str) -> None:
@@ -31,6 +33,12 @@ class Checklist:
         print(f"  [+] {text}")
 
     def warn(self, text: str) -> None:
+        """A difference from the official form: a warning, a failure under --strict."""
+        if self.strict:
+            self.failed = True
+            print(f"  [ ] {text} (an error under --strict)")
+            return
+        self.warnings += 1
         print(f"  [!] {text}")
 
     def missing(self, text: str, where: str) -> None:
@@ -38,6 +46,8 @@ class Checklist:
         print(f"  [ ] {text}\n      get it from: {where}")
 
     def finish(self, ok_text: str) -> int:
+        if not self.failed and self.warnings:
+            ok_text += f" ({self.warnings} warning(s) marked [!] above; --strict makes them failures)"
         print(f"== {'FAILED: fix the [ ] items above and rerun' if self.failed else ok_text}")
         return 1 if self.failed else 0
 
@@ -47,7 +57,13 @@ def parser(description: str, source_help: str) -> argparse.ArgumentParser:
     p.add_argument("source", type=Path, nargs="+", help=source_help)
     p.add_argument("data_root", type=Path, help="data root; the dataset lands in DATA_ROOT/<folder>")
     p.add_argument("--copy", action="store_true", help="copy an extracted folder instead of symlinking it")
+    add_strict(p)
     return p
+
+
+def add_strict(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--strict", action="store_true",
+                   help="fail on differences from the official form (counts, bins); default: warn ([!])")
 
 
 def is_archive(path: Path) -> bool:
@@ -123,20 +139,22 @@ def find_file(roots: list[Path], name: str) -> Path | None:
     return None
 
 
-def summarise(check: Checklist, name: str, root: Path) -> None:
-    """Run the kit's `check_dataset` and print its split summary as checklist lines."""
+def summarise(check: Checklist, name: str, root: Path, overrides: list[str] = ()) -> None:
+    """Run the kit's `check_dataset` (the verdict of ``python -m pml_core data check NAME ROOT [--strict]``) and
+    print it as checklist lines: splits [x], differences from the official form [!] (failures under
+    ``check.strict``), problems [ ]. ``overrides``: ``--set`` texts over the shipped configs of ``name``."""
     from pml_core.data.check import check_dataset
 
-    result = check_dataset(name, root)
+    result = check_dataset(name, root, overrides=overrides)
+    check.ok(f"checked as a run of {' + '.join(result['configs']) or 'the dataset defaults'} would use it")
     for split, info in result["splits"].items():
         details = ", ".join(f"{key} {value}" for key, value in info.items() if value is not None and key != "kind")
         check.ok(f"{split}: {details}")
+    for warning in result["warnings"]:
+        check.warn(warning)
     for problem in result["problems"]:
-        if "official count" in problem:
-            check.warn(problem)
-        else:
-            check.failed = True
-            print(f"  [ ] {problem}")
+        check.failed = True
+        print(f"  [ ] {problem}")
     if os.environ.get("PML_DATA_PREP_JSON"):
         print(json.dumps(result))
 

@@ -15,7 +15,7 @@ FILES = ("images.txt", "image_class_labels.txt", "train_test_split.txt", "images
 
 def main(argv=None) -> int:
     args = parser(__doc__, "CUB_200_2011.tgz or its extracted folder").parse_args(argv)
-    check = Checklist("CUB-200-2011")
+    check = Checklist("CUB-200-2011", args.strict)
     folder = prepare_folder(check, args.source, args.data_root / "CUB_200_2011", "images.txt", KNOWN_MD5, args.copy)
     if folder is None:
         check.missing("CUB_200_2011 with images.txt", URL)

@@ -18,9 +18,9 @@ TEXT_FILES = ("peopleDevTrain.txt", "peopleDevTest.txt", "pairsDevTrain.txt", "p
 
 def main(argv=None) -> int:
     args = parser(__doc__, "lfw-deepfunneled.tgz, the View 1 text files, or a prepared folder").parse_args(argv)
-    check = Checklist("LFW")
+    check = Checklist("LFW", args.strict)
     target = args.data_root / "lfw"
-    for source in args.source:
+    for source in sorted(args.source, key=lambda path: not path.is_dir()):  # a folder is linked first
         if source.is_dir() and (source / "peopleDevTrain.txt").is_file():
             place(check, source, target, args.copy)
         elif is_archive(source):

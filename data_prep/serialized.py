@@ -1,4 +1,4 @@
-"""Write a registry dataset in the serialized format (REFERENCE.md 8.2): ``python data_prep/serialized.py
+"""Write a registry dataset in the serialized format (docs/reference.md §8.2): ``python data_prep/serialized.py
 NAME SOURCE_ROOT OUTPUT_FOLDER``, or check a serialized folder: ``python data_prep/serialized.py --check FOLDER``.
 
 Each split becomes <stem>.rec/.idx (JPEG quality 75, header label = class), <stem>.labels and <stem>.yaml;
@@ -9,15 +9,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from _common import Checklist, summarise
+from _common import Checklist, add_strict, summarise
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("paths", nargs="+", help="NAME SOURCE_ROOT OUTPUT_FOLDER, or FOLDER with --check")
     p.add_argument("--check", action="store_true")
+    add_strict(p)
     args = p.parse_args(argv)
-    check = Checklist("serialized open-set folder")
+    check = Checklist("serialized open-set folder", args.strict)
     if args.check:
         summarise(check, "serialized-openset", Path(args.paths[0]))
         return check.finish(f"ready: dataset_params.name=serialized-openset, data root {args.paths[0]}")

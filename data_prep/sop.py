@@ -14,7 +14,7 @@ URL = "https://cvgl.stanford.edu/projects/lifted_struct/ (Stanford_Online_Produc
 
 def main(argv=None) -> int:
     args = parser(__doc__, "Stanford_Online_Products.zip or its extracted folder").parse_args(argv)
-    check = Checklist("Stanford Online Products")
+    check = Checklist("Stanford Online Products", args.strict)
     folder = prepare_folder(check, args.source, args.data_root / "Stanford_Online_Products", "Ebay_train.txt", {},
                             args.copy)
     if folder is None:

@@ -1,4 +1,4 @@
-"""``python -m pml_core <command>``: every command of the kit (DESIGN.md, "Stable contracts").
+"""``python -m pml_core <command>``: every command of the kit (docs/design.md, "Stable contracts").
 
 Each command lives in ``pml_core/commands/<name>.py`` and exposes ``add_parser(subparsers)``, which
 registers its sub-parser with ``func=run``. Errors of the kit end the command with a one-line reason
@@ -13,7 +13,8 @@ import sys
 
 from .errors import PMLError
 
-COMMANDS = ("train", "test", "evaluate", "cval", "evaluate_cval", "hopt", "hopt_cval", "metrics", "data", "grid", "ijb")
+COMMANDS = ("train", "test", "evaluate", "cval", "evaluate_cval", "hopt", "hopt_cval", "metrics", "data", "grid", "ijb",
+            "trace_embedder")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,7 +3,7 @@
 A run's configuration is YAML composed as ``base <- dataset <- method <- best hparams <- profile <-
 --set overrides`` (`compose`), then checked against the dataclasses below (`parse_config`): an unknown
 key fails naming its path and the closest valid key, a wrong type fails naming the path and the
-expected type. Key names and defaults follow the reference (REFERENCE.md, Appendix B); additions are
+expected type. Key names and defaults follow the reference (docs/reference.md, Appendix B); additions are
 marked "kit:" in the field comments.
 
 Component parameter dicts whose schema depends on a type name (``distribution_params``,
@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -69,7 +71,7 @@ class LossyParams:
 
 @dataclass
 class GlyphsParams:
-    """kit: the embedded default dataset (DESIGN.md, "The embedded default")."""
+    """kit: the embedded default dataset (docs/design.md, "The embedded default")."""
 
     num_classes: int = 320  # characters in total; the first half trains, the second half tests
     samples_per_class: int = 24
@@ -104,8 +106,9 @@ class DatasetParams:
     validate_on_test: bool = False
     glyphs_params: GlyphsParams = field(default_factory=GlyphsParams)  # kit
     inshop_protocol: Literal["query-gallery", "pooled"] = "query-gallery"  # kit: standard by default
-    uniform_sampling_reference: bool = False  # kit: the reference's frozen label cursor (REFERENCE 8.4)
+    uniform_sampling_reference: bool = False  # kit: the reference's frozen label cursor (docs/reference.md §8.4)
     image_cache: bool = False  # kit: decoded-image cache (resized uint8, memory-mapped)
+    verification_bins: list[str] | None = None  # kit: face sets: the <name>.bin files to test on (None: all present)
 
 
 @dataclass
@@ -271,15 +274,62 @@ def component_defaults(kind: str, name: str | None) -> dict | None:
 # Composition
 
 
+class ConfigLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with the numbers of YAML 1.2, used wherever the kit reads a config.
+
+    PyYAML follows YAML 1.1, where ``1e-3``, ``1e+6`` and ``1.0e6`` are text (a float needs a dot and a
+    signed exponent), ``010`` is octal 8 and ``1:30`` is 90. Here every float form (``1e-3``, ``1E+6``,
+    ``1.0e6``, ``.5``, ``-1e-4``, ``.inf``, ``.nan``) is a float, integers are decimal (``010`` = 10;
+    ``0x1f``, ``0o17``, ``0b101`` as written), ``null``, ``~``, ``None`` and nothing are null, and
+    ``true/false`` (also ``yes/no``, ``on/off``) are bools.
+    """
+
+
+_INT_TAG, _FLOAT_TAG, _NULL_TAG = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:null"
+ConfigLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in (_INT_TAG, _FLOAT_TAG)]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+ConfigLoader.add_implicit_resolver(
+    _INT_TAG, re.compile(r"^(?:[-+]?[0-9][0-9_]*|[-+]?0x[0-9a-fA-F_]+|[-+]?0o[0-7_]+|[-+]?0b[01_]+)$"),
+    list("-+0123456789"))
+ConfigLoader.add_implicit_resolver(
+    _FLOAT_TAG, re.compile(r"^(?:[-+]?(?:[0-9][0-9_]*\.[0-9_]*|\.[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)?"
+                           r"|[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+"
+                           r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
+    list("-+0123456789."))
+ConfigLoader.add_implicit_resolver(_NULL_TAG, re.compile(r"^None$"), ["N"])
+
+
+def _construct_int(loader: yaml.SafeLoader, node: yaml.Node) -> int:
+    text = loader.construct_scalar(node).replace("_", "")
+    sign = -1 if text.startswith("-") else 1
+    digits = text.lstrip("+-")
+    base = {"0x": 16, "0o": 8, "0b": 2}.get(digits[:2].lower(), 10)
+    return sign * int(digits[2:] if base != 10 else digits, base)
+
+
+ConfigLoader.add_constructor(_INT_TAG, _construct_int)
+
+
+def parse_yaml(text: str, source: str = "the config") -> Any:
+    """YAML ``text`` read with `ConfigLoader`; malformed YAML is a ConfigError naming ``source``."""
+    try:
+        return yaml.load(text, Loader=ConfigLoader)  # noqa: S506 (ConfigLoader is a SafeLoader)
+    except yaml.YAMLError as error:
+        problem = " ".join(str(error).split())
+        raise ConfigError(f"{source} is not valid YAML ({problem})") from None
+
+
 def load_yaml(path: str | Path) -> dict:
-    """Read a YAML mapping; a missing or malformed file is a ConfigError naming it."""
+    """Read a YAML mapping (with `ConfigLoader`); a missing or malformed file is a ConfigError naming it."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        raise ConfigError(f"config file {path} is not valid YAML: {error}") from None
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"config file {path} cannot be read: {error}") from None
+    data = parse_yaml(text, f"config file {path}")
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -327,7 +377,7 @@ def parse_override(text: str) -> dict:
     key, raw = text.split("=", 1)
     if not key.strip():
         raise ConfigError(f"override {text!r} has an empty key")
-    value = yaml.safe_load(raw) if raw.strip() else None
+    value = parse_yaml(raw, f"--set {text!r}: the value {raw!r}") if raw.strip() else None
     for part in reversed(key.strip().split(".")):
         value = {part: value}
     return value
@@ -346,7 +396,7 @@ def compose(sources: list[str | Path | dict], overrides: list[str] = ()) -> dict
 def apply_hopt_constants(raw: Any) -> Any:
     """Apply `_hopt` blocks: non-dict values override their keys, dict values (search specs) are dropped.
 
-    Returns a copy without `_hopt` keys (REFERENCE.md 9.1).
+    Returns a copy without `_hopt` keys (docs/reference.md §9.1).
     """
     if isinstance(raw, list):
         return [apply_hopt_constants(item) for item in raw]
@@ -455,12 +505,18 @@ def _convert(value: Any, annotation: Any, path: str) -> Any:
     raise TypeError(f"unsupported annotation {annotation!r} at {path}")
 
 
+@functools.cache
+def _type_hints(cls: type) -> dict:
+    """The resolved field annotations of a schema dataclass (resolved once: they are strings here)."""
+    return typing.get_type_hints(cls)
+
+
 def _build(cls: type, raw: Any, path: str) -> Any:
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{path or 'config'}: expected a mapping, got {raw!r}")
-    hints = typing.get_type_hints(cls)
+    hints = _type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     values = {}
     for key, value in raw.items():
@@ -473,6 +529,10 @@ def _build(cls: type, raw: Any, path: str) -> Any:
             raise ConfigError(f"unknown config key {key_path!r}{suggestion}")
         values[key] = _convert(value, hints[key], key_path)
     return cls(**values)
+
+
+#: Component keys whose numeric default may also be one of these words (any other text is an error).
+NUMBER_WORDS: dict[str, tuple[str, ...]] = {"scale": ("trainable",)}
 
 
 def check_params(kind: str, name: str, params: dict | None, defaults: dict, path: str) -> dict:
@@ -503,7 +563,12 @@ def check_params(kind: str, name: str, params: dict | None, defaults: dict, path
         elif isinstance(default, (int, float)) and isinstance(value, (int, float)) and not isinstance(value, bool):
             result[key] = float(value) if isinstance(default, float) else value
         elif isinstance(default, (int, float)) and isinstance(value, str):
-            result[key] = value  # e.g. scale: trainable, k: norm
+            words = NUMBER_WORDS.get(key, ())
+            if value not in words:
+                also = f" or {' / '.join(map(repr, words))}" if words else ""
+                raise ConfigError(f"{key_path}: expected a number like the default {default!r}{also}, got the text "
+                                  f"{value!r}")
+            result[key] = value  # e.g. scale: trainable
         elif isinstance(default, str) and isinstance(value, (int, float, str)) and not isinstance(value, bool):
             result[key] = value  # e.g. covariance: spherical | 0.5
         elif isinstance(default, (list, tuple)) and isinstance(value, (list, tuple)):
@@ -535,6 +600,98 @@ def _check_components(cfg: Config) -> None:
             check_params(kind, name, _get(as_dict, params_path), defaults, params_path)
 
 
+#: The smallest valid value of numeric keys (each element for lists; null passes where the type allows it).
+MINIMUMS: dict[str, int | float] = {
+    "dataset_params.batch_size": 1,
+    "dataset_params.samples_per_class": 1,
+    "dataset_params.num_workers": 0,
+    "dataset_params.num_valid_workers": 0,
+    "dataset_params.train_repeat": 1,
+    "dataset_params.num_validation_folds": 2,
+    "dataset_params.validation_fold": 0,
+    "dataset_params.glyphs_params.num_classes": 2,
+    "dataset_params.glyphs_params.samples_per_class": 1,
+    "dataset_params.transform_params.image_size": 1,
+    "initializer_params.num_statistics_batches": 0,
+    "trainer_params.num_epochs": 0,
+    "trainer_params.warmup_epochs": 0,
+    "trainer_params.early_stop_patience": 1,
+    "trainer_params.early_stop_epsilon": 0,
+    "trainer_params.max_steps_per_epoch": 1,
+    "metrics_params.nearest_params.recall_k_values": 1,
+    "metrics_params.nearest_params.num_filter_out_bins": 0,
+    "metrics_params.nearest_params.memory_budget_mb": 1,
+    "metrics_params.verification_metrics_params.num_folds": 2,
+    "grad_scale_growth_interval": 1,
+    "num_evaluation_seeds": 1,
+    "num_hopt_trials": 1,
+}
+
+#: Keys of the reference's schema that the kit does not implement: path -> (the one value accepted, what to do).
+UNSUPPORTED: dict[str, tuple[Any, str]] = {
+    "dataset_params.preload": (False, "the kit does not preload images into memory; dataset_params.image_cache: "
+                                      "true keeps decoded, resized images in a memory-mapped cache instead"),
+    "metrics_params.verification_metrics_params.roc_curve_dump_dir": (
+        None, "the kit does not dump ROC curves; every pair set's scores and labels are in the run's "
+              "predictions.npz, from which pml_core.metrics.verification.roc_curve computes the curve"),
+    "metrics_params.nearest_params.prefetch_factor": (
+        2, "it has no effect for the kit's distributions (all single-mode: the candidates are the nearest modes), "
+           "as in the reference"),
+    "trainer_params.use_gradient_normalizer": (False, "the kit has no gradient normalizer; use "
+                                                      "trainer_params.gradient_clipping"),
+    "trainer_params.gradient_normalizer_params": (None, "the kit has no gradient normalizer; use "
+                                                        "trainer_params.gradient_clipping"),
+    "trainer_params.variance_scheduler_type": (None, "the kit has no variance scheduler"),
+    "trainer_params.variance_scheduler_params": (None, "the kit has no variance scheduler"),
+    "amp_head": (False, "under fp16 the kit always runs the classifier head and the loss in float32 (the "
+                        "reference's default)"),
+}
+
+#: Classification metrics per split (docs/reference.md §6.1): what `train_classification_metrics` and
+#: `test_classification_metrics` (validation and test sets) may name.
+CLASSIFICATION_METRICS = {"train": ("accuracy", "scores"), "test": ("nearest", "quality", "accuracy", "scores")}
+
+DEVICE_NAMES = "auto, cpu, cuda, cuda:N, mps"
+
+
+def check_device_name(name: Any) -> str:
+    """``name`` if it names a device the kit accepts (``auto | cpu | cuda | cuda:N | mps``), else ConfigError."""
+    if not isinstance(name, str) or not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", name):
+        hint = " (a GPU is 'cuda' or 'cuda:N')" if str(name).lower().startswith("gpu") else ""
+        raise ConfigError(f"device {name!r} is not a device name{hint}; valid: {DEVICE_NAMES}")
+    return name
+
+
+def check_values(cfg: Config) -> None:
+    """Checks beyond types: value ranges, keys the kit does not implement, metric names, the device name."""
+    as_dict = dataclasses.asdict(cfg)
+    for path, minimum in MINIMUMS.items():
+        value = _get(as_dict, path)
+        for item in value if isinstance(value, list) else [value]:
+            if item is not None and item < minimum:
+                raise ConfigError(f"{path} must be >= {minimum}, got {value!r}")
+    dataset = cfg.dataset_params
+    if dataset.validation_fold is not None and dataset.validation_fold >= dataset.num_validation_folds:
+        raise ConfigError(f"dataset_params.validation_fold must be below num_validation_folds "
+                          f"({dataset.num_validation_folds}), got {dataset.validation_fold}")
+    fpr = cfg.metrics_params.verification_metrics_params.fpr
+    for value in fpr if isinstance(fpr, list) else [fpr]:
+        if not 0 < value < 1:
+            raise ConfigError(f"metrics_params.verification_metrics_params.fpr must lie in (0, 1), got {fpr!r}")
+    for path, (accepted, reason) in UNSUPPORTED.items():
+        if _get(as_dict, path) != accepted:
+            raise ConfigError(f"{path} is not supported: {reason}; remove the key (or set it to "
+                              f"{'null' if accepted is None else str(accepted).lower()})")
+    for split, names in CLASSIFICATION_METRICS.items():
+        path = f"metrics_params.{split}_classification_metrics"
+        for name in _get(as_dict, path) or []:
+            if name not in names:
+                hint = closest(name, names)
+                suggestion = f" (did you mean {hint!r}?)" if hint else ""
+                raise ConfigError(f"{path}: unknown metric {name!r}{suggestion}; valid: {', '.join(names)}")
+    check_device_name(cfg.device)
+
+
 def resolved_dict(cfg: Config) -> dict:
     """``cfg.to_dict()`` with every component's params completed by its defaults (no stages).
 
@@ -553,10 +710,43 @@ def resolved_dict(cfg: Config) -> dict:
     return result
 
 
+def resolved_config(cfg: Config) -> dict:
+    """What a run folder's ``config.yaml`` stores: every key with the value the run uses.
+
+    Component params (``distribution_params``, ``classifier_params``, ...) are completed by their type's
+    defaults (`resolved_dict`), so ``dim`` and the other implicit values appear. With ``stages``, a
+    component whose type some stage changes is completed inside every stage patch (with that stage's
+    type) and left as given at the top, where no model is built from it; the others are completed at the
+    top. ``parse_config`` of the result gives the same stage configs, and resolving it again gives it back.
+    """
+    result = cfg.to_dict()
+    stages = result.get("stages") or []
+    for params_path, (type_path, kind) in COMPONENT_PARAMS.items():
+        if params_path == "trainer_params.classifier_optimizer_params":
+            continue  # a patch of optimizer_params, not a full set (as in resolved_dict)
+        section, key = params_path.split(".")
+        type_section, type_key = type_path.split(".")
+        if not any(type_key in (stage.get(type_section) or {}) for stage in stages):
+            name = _get(result, type_path)
+            defaults = component_defaults(kind, name)
+            if defaults is not None:
+                result[section][key] = check_params(kind, name, result[section][key], defaults, params_path)
+            continue
+        for index, stage in enumerate(stages):
+            staged = stage_config(cfg, index).to_dict()
+            name = _get(staged, type_path)
+            defaults = component_defaults(kind, name)
+            if defaults is not None:
+                where = f"stages.{index}.{params_path}"
+                stage.setdefault(section, {})[key] = check_params(kind, name, _get(staged, params_path), defaults, where)
+    return result
+
+
 def parse_config(raw: dict | None, *, check_components: bool = True) -> Config:
     """Validate a composed config dict and return the typed Config (stages are checked one by one)."""
     raw = apply_hopt_constants(raw or {})
     cfg = _build(Config, raw, "")
+    check_values(cfg)
     if check_components:
         _check_components(cfg)
     for index in range(len(cfg.stages or [])):
@@ -568,7 +758,7 @@ FORBIDDEN_STAGE_KEYS = ("stages", "fp16", "initial_grad_scale", "num_hopt_trials
 
 
 def stage_config(cfg: Config, index: int, *, check_components: bool = True) -> Config:
-    """The config of stage ``index``: the base config patched by ``stages[index]`` (REFERENCE.md 9.3)."""
+    """The config of stage ``index``: the base config patched by ``stages[index]`` (docs/reference.md §9.3)."""
     stages = cfg.stages or []
     if not stages:
         if index != 0:
@@ -585,6 +775,7 @@ def stage_config(cfg: Config, index: int, *, check_components: bool = True) -> C
     merged = merge(base, apply_hopt_constants(patch))
     try:
         staged = _build(Config, merged, "")
+        check_values(staged)
     except ConfigError as error:
         raise ConfigError(f"in stages.{index}: {error}") from None
     if check_components:

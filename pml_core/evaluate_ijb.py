@@ -101,7 +101,7 @@ def load_face_model(cfg: Config, checkpoint: str | Path, device):
     last = stage_config(cfg, num_stages(cfg) - 1)
     params = dataclasses.replace(last.model_params, classifier_type=None, freeze_classifier=False)
     model = build_model(params, num_classes=0).to(device)
-    state = {k: v for k, v in ckpt.load_checkpoint(checkpoint)["model"].items() if not k.startswith("_classifier.")}
+    state = {k: v for k, v in ckpt.load_model_weights(checkpoint).items() if not k.startswith("_classifier.")}
     ckpt.load_model_state(model, state)
     return model, last
 
@@ -114,8 +114,8 @@ def ijb_evaluate(cfg: Config, checkpoint: str | Path, ijb_root: str | Path, name
     from .utils import resolve_device
 
     device = resolve_device(cfg.device)
+    model, last = load_face_model(cfg, checkpoint, device)  # a bad checkpoint fails before the meta files are read
     meta = read_ijb_meta(ijb_root, name)
-    model, last = load_face_model(cfg, checkpoint, device)
     size = last.dataset_params.transform_params.image_size
     params = embed_images(model, IJBImages(meta, size=size), last, device, flip=flip, progress=progress)
     face_scores = meta.scores if use_face_scores else None

@@ -1,4 +1,4 @@
-"""Model initialisation at the start of training stage 0 (REFERENCE.md 5.4).
+"""Model initialisation at the start of training stage 0 (docs/reference.md §5.4).
 
 * ``matrix_initializer``: re-initialise every 2-D parameter (normal, xavier_uniform, xavier_normal,
   kaiming_normal, kaiming_normal_fanout).

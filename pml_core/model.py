@@ -1,10 +1,10 @@
-"""The model: embedder -> distribution parameters -> classifier logits (REFERENCE.md 5.1).
+"""The model: embedder -> distribution parameters -> classifier logits (docs/reference.md §5.1).
 
 ``build_model(model_params, num_classes, priors)`` builds it from the config; ``Model.forward(images,
 labels=None) -> ModelOutput(params (B, P), logits (B, C) or None)``. The classifier runs in float32 with
-autocast off (REFERENCE 2), and sees labels only when they are given (training), so margins apply only then.
+autocast off (docs/reference.md §2), and sees labels only when they are given (training), so margins apply only then.
 Parameter prefixes: ``_embedder._stem.``, ``_embedder._head.``, ``_embedder._extra_head.``,
-``_embedder._normalizer.``, ``_embedder._output_scale``, ``_classifier.``, ``_scorer.`` (REFERENCE 9.3).
+``_embedder._normalizer.``, ``_embedder._output_scale``, ``_classifier.``, ``_scorer.`` (docs/reference.md §9.3).
 """
 
 from __future__ import annotations

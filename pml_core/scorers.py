@@ -1,4 +1,4 @@
-"""Pairwise scorers of two broadcastable parameter batches (REFERENCE.md section 3).
+"""Pairwise scorers of two broadcastable parameter batches (docs/reference.md §3).
 
 ``create_scorer(name, distribution, params)`` -> nn.Module with ``forward(params1 (..., P), params2 (..., P)) -> (...)``,
 higher = more similar. Names as in the reference: dot, cosine, l2, mls, hib, ecs.

@@ -1,4 +1,4 @@
-"""Config composition and validation (issue 2)."""
+"""Config composition and validation."""
 
 import subprocess
 import sys
@@ -53,7 +53,7 @@ def test_merge_is_deep_and_lists_replace():
 
 
 def test_lists_of_mappings_merge_index_by_index():
-    # REFERENCE.md 11 (tests/test_config.py of the reference): c: [{d:4},{e:5}] + [{}, {g:7}, {h:8}]
+    # docs/reference.md §11 (tests/test_config.py of the reference): c: [{d:4},{e:5}] + [{}, {g:7}, {h:8}]
     merged = merge({"c": [{"d": 4}, {"e": 5}]}, {"c": [{}, {"g": 7}, {"h": 8}]})
     assert merged == {"c": [{"d": 4}, {"e": 5, "g": 7}, {"h": 8}]}
     stages = merge({"stages": [{"x": {"a": 1, "b": 2}}, {"y": 3}]}, {"stages": [{"x": {"b": 5}}]})

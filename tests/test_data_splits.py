@@ -123,7 +123,7 @@ def test_pairs_dataset_items_and_lossy_pairs_reuse_indices():
 
 
 def test_test_set_assembly_order(tmp_path):
-    params = DatasetParams(name="glyphs", glyphs_params=GlyphsParams(num_classes=8, samples_per_class=2),
+    params = DatasetParams(name="glyphs", glyphs_params=GlyphsParams(num_classes=16, samples_per_class=2),
                            add_lossy_testsets=True, validation_fold=0, add_lossy_valsets=True,
                            add_verification_valsets=True)
     collection = build_datasets(params, tmp_path)

@@ -1,4 +1,4 @@
-"""Gaussian (gmm) distribution: oracles (torch.distributions, quadrature) and REFERENCE.md 11 examples."""
+"""Gaussian (gmm) distribution: oracles (torch.distributions, quadrature) and docs/reference.md §11 examples."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""Evaluation: pair sets reuse the embeddings of their base set and give the same metrics (issue 2/8)."""
+"""Evaluation: pair sets reuse the embeddings of their base set and give the same metrics."""
 
 import math
 

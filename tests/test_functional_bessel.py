@@ -77,7 +77,7 @@ def test_special_values_and_dtypes():
     assert bessel.log_iv(1.0, torch.tensor([3])).item() == pytest.approx(_exact_log_iv(1.0, 3.0), rel=1e-12)
 
 
-# Worked examples of REFERENCE.md 1.5 (float64 table).
+# Worked examples of docs/reference.md §1.5 (float64 table).
 @pytest.mark.parametrize(
     "dim,kappa,logc,mean_norm",
     [

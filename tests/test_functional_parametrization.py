@@ -1,4 +1,4 @@
-"""Positive parametrisations: REFERENCE.md 1.1 / 11 facts."""
+"""Positive parametrisations: docs/reference.md §1.1 and §11 facts."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""Heads inside the model (every head), worked examples of REFERENCE.md section 11, reference options."""
+"""Heads inside the model (every head), worked examples of docs/reference.md §11, reference options."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""Worked examples of REFERENCE.md section 11 for the losses."""
+"""Worked examples of docs/reference.md §11 for the losses."""
 
 import math
 

@@ -1,7 +1,8 @@
-"""Every method family of configs/methods trains on glyphs in the tiny profile (issue 5).
+"""Every method family of configs/methods trains on glyphs in the tiny profile.
 
-Runtime: about 2 minutes on 2 shared CPU cores (71 families x 1-2 stages of a few steps, plus a handful of full
-tiny runs). Per family and stage, through the stage's real StageTrainer (model, criterion, optimizer, clipping):
+Runtime: about 2 minutes on 2 shared CPU cores (70 families, the reference's 68 and 2 kit additions, x 1-2
+stages of a few steps, plus a handful of full tiny runs). Per family and stage, through the stage's real
+StageTrainer (model, criterion, optimizer, clipping):
 
 * the loss is finite and falls when the stage trains on one fixed batch (common random numbers: the loss is
   measured before and after with the same RNG seed, so sampling noise cannot make it flaky);

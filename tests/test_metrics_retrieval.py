@@ -1,4 +1,4 @@
-"""Retrieval metrics: worked examples (REFERENCE.md 11), PML cross-check, filter-out exactness, memory, errors."""
+"""Retrieval metrics: worked examples (docs/reference.md §11), PML cross-check, filter-out exactness, memory, errors."""
 
 import math
 
@@ -162,7 +162,7 @@ def test_faiss_backend_matches_torch():
         assert a[k] == pytest.approx(b[k], abs=1e-9), k
 
 
-# --- worked examples (REFERENCE.md 11) -----------------------------------------------------------
+# --- worked examples (docs/reference.md §11) -----------------------------------------------------------
 
 def test_mapr_example():
     r = retrieval_metrics(_mapr_x(), MAPR_LABELS, scorer="l2", recall_k=(1,))
@@ -387,3 +387,31 @@ def test_all_singletons_gives_nan_recall_with_warning():
     with pytest.warns(UserWarning, match="singletons"):
         r = retrieval_metrics(x, [0, 1, 2, 3, 4], torch.rand(5))
     assert math.isnan(r["recall@1"]) and r["mapr"] == 0.0 and math.isnan(r["confidence-accuracy"])
+
+
+@pytest.mark.parametrize("protocol", ["leave-one-out", "query-gallery", "rerank"])
+def test_query_errors_reproduce_the_erc_values_bit_for_bit(protocol):
+    x, y, c = _clustered(seed=4)  # singletons: no relevant item, excluded from erc-recall@1 only
+    kwargs = {}
+    if protocol == "query-gallery":
+        kwargs["query_mask"] = torch.arange(len(y)) % 3 == 0
+    if protocol == "rerank":
+        kwargs.update(rerank_fn=lambda q, cand: -((q - cand) ** 2).sum(-1), modes=x)
+    errors = {}
+    out = retrieval_metrics(x, y, c.float(), query_errors=errors, **kwargs)
+    conf = c.float().numpy()
+    queries = kwargs["query_mask"].numpy() if "query_mask" in kwargs else np.ones(len(y), bool)
+    for name in ("erc-recall@1", "erc-mapr"):
+        valid = ~np.isnan(errors[name])
+        _, curve = erc_curve(torch.from_numpy(errors[name][valid]), torch.from_numpy(conf[valid]))
+        assert float(curve.mean()) == out[name], name
+    assert np.array_equal(~np.isnan(errors["erc-mapr"]), queries)  # every query, singletons as error 1
+    assert np.isnan(errors["erc-recall@1"][queries]).sum() > 0  # the singleton queries
+    assert set(np.unique(errors["erc-recall@1"][~np.isnan(errors["erc-recall@1"])])) <= {0.0, 1.0}
+
+
+def test_query_errors_stay_empty_without_confidences():
+    x, y, _ = _clustered(seed=4)
+    errors = {}
+    retrieval_metrics(x, y, query_errors=errors)
+    assert errors == {}

@@ -1,4 +1,4 @@
-"""Verification and quality metrics: REFERENCE.md 11 examples and sklearn / scipy oracles."""
+"""Verification and quality metrics: docs/reference.md §11 examples and sklearn / scipy oracles."""
 
 import numpy as np
 import pytest

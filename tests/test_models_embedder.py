@@ -1,4 +1,4 @@
-"""Embedder shapes, parameter names, freeze flags (REFERENCE.md 5.2)."""
+"""Embedder shapes, parameter names, freeze flags (docs/reference.md §5.2)."""
 
 import pytest
 import torch

@@ -1,4 +1,4 @@
-"""Initialiser (REFERENCE.md 5.4): vMF-loss output scale, HIB scorer scale, matrix initialisers."""
+"""Initialiser (docs/reference.md §5.4): vMF-loss output scale, HIB scorer scale, matrix initialisers."""
 
 import math
 

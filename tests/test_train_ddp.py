@@ -1,4 +1,4 @@
-"""DDP under torchrun on CPU (gloo): two processes train one run and write one run store (issue 7)."""
+"""DDP under torchrun on CPU (gloo): two processes train one run and write one run store."""
 
 from __future__ import annotations
 
@@ -40,6 +40,6 @@ def test_torchrun_two_processes_train_and_evaluate_once(tmp_path, data_root):
     assert json.loads((root / "provenance.json").read_text())["world_size"] == 2
     assert [row["epoch"] for row in runstore.read_history(root)] == [1, 2]
     assert sorted(p.name for p in root.iterdir() if p.suffix == ".tmp") == []
-    state = torch.load(root / "checkpoints" / "stage-0" / "last.pth", weights_only=False)
+    state = torch.load(root / "checkpoints" / "stage-0" / "last.pth", weights_only=True)
     assert state["completed"] and state["epoch"] == 2
     assert not any(k.startswith("module.") for k in state["model"])  # the bare model's names, as without DDP

@@ -1,4 +1,4 @@
-"""End-to-end tiny runs: run store, determinism, resume after SIGKILL, NaN losses, CLI errors (issue 2)."""
+"""End-to-end tiny runs: run store, determinism, resume after SIGKILL, NaN losses, CLI errors."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import torch
 import yaml
 
 from conftest import ROOT, tiny_config
+from pml_core.config import resolved_config
 from pml_core.errors import RunError
 from pml_core.experiments import runstore
 from pml_core.experiments.run import train_run
@@ -43,7 +44,7 @@ def test_run_store_is_complete(tiny_run):
     provenance = json.loads((tiny_run / "provenance.json").read_text())
     assert provenance["versions"]["torch"].startswith("2.14.1") and provenance["wall_seconds"] > 0
     saved = yaml.safe_load((tiny_run / "config.yaml").read_text())
-    assert saved == tiny_config().to_dict()
+    assert saved == resolved_config(tiny_config())
 
 
 def test_predictions_hold_test_set_means_and_labels(tiny_run):
@@ -63,7 +64,8 @@ def test_a_complete_run_is_reused(tiny_run, data_root):
 
 def test_another_config_in_the_same_root_is_refused(tmp_path, data_root):
     root = tmp_path / "run"
-    root.mkdir()
+    (root / "checkpoints" / "stage-0").mkdir(parents=True)
+    (root / "checkpoints" / "stage-0" / "last.pth").write_bytes(b"a checkpoint")  # a run to protect
     runstore.write_config(root, "seed: 1\n")
     with pytest.raises(RunError, match="another config"):
         train_run(tiny_config(), root, data_root, logger="none", progress=False)
@@ -113,7 +115,7 @@ def test_killed_run_resumes_to_the_same_metrics(tmp_path, data_root):
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    assert torch.load(last, weights_only=False)["epoch"] == 1, "the kill should land during the second epoch"
+    assert torch.load(last, weights_only=True)["epoch"] == 1, "the kill should land during the second epoch"
     assert not (killed / "metrics.json").exists()
 
     subprocess.run(_train_command(killed, data_root), check=True, capture_output=True, cwd=ROOT)

@@ -1,4 +1,4 @@
-"""Loggers: TensorBoard event files and offline wandb runs hold the logged metrics (issue 7)."""
+"""Loggers: TensorBoard event files and offline wandb runs hold the logged metrics."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Optimisers, parameter groups and learning-rate schedules against hand-computed values (issue 7)."""
+"""Optimisers, parameter groups and learning-rate schedules against hand-computed values."""
 
 from __future__ import annotations
 

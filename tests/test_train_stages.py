@@ -1,4 +1,4 @@
-"""Two-stage PFE: the second stage resumes exactly the named parts, freezes them, trains the rest (issue 7)."""
+"""Two-stage PFE: the second stage resumes exactly the named parts, freezes them, trains the rest."""
 
 from __future__ import annotations
 
@@ -76,6 +76,6 @@ def test_stage1_loads_only_the_resume_prefixes(pfe_run):
 
 def test_parameters_outside_prefixes_do_not_get_gradients_when_frozen(pfe_run):
     cfg, root, data_root = pfe_run
-    trainer_groups = [g["name"] for g in torch.load(ckpt.stage_dir(root, 1) / "last.pth", weights_only=False)
+    trainer_groups = [g["name"] for g in torch.load(ckpt.stage_dir(root, 1) / "last.pth", weights_only=True)
                       ["optimizer"]["param_groups"]]
     assert trainer_groups == ["embedder"]  # no classifier in the PFE stage

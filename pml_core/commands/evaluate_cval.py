@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .common import add_train_arguments, load_config, print_json
+from .common import (add_launcher_arguments, add_train_arguments, add_wait_argument,
+                     run_protocol_command)
 from .evaluate import add_protocol_arguments
 
 
@@ -11,13 +12,10 @@ def add_parser(subparsers) -> None:
                                    description=__doc__)
     add_train_arguments(parser)
     add_protocol_arguments(parser)
+    add_wait_argument(parser)
+    add_launcher_arguments(parser)
     parser.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from ..experiments.protocols import evaluate_cval
-
-    metrics = evaluate_cval(load_config(args), args.train_root, args.data_root, from_seed=args.from_seed,
-                            best_k=args.best_k, logger=args.logger, progress=not args.no_progress)
-    print_json(metrics)
-    return 0
+    return run_protocol_command(args, "evaluate-cval")

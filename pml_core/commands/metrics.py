@@ -59,9 +59,15 @@ def _load(path: Path | None, name: str):
     if not Path(path).is_file():
         raise DataError(f"{name} file {path} not found.")
     try:
-        return np.load(path, allow_pickle=False)
+        array = np.load(path, allow_pickle=False)
     except Exception as exc:  # noqa: BLE001
         raise DataError(f"cannot read {name} file {path}: {exc}") from None
+    if isinstance(array, np.lib.npyio.NpzFile):
+        names = ", ".join(array.files)
+        array.close()
+        raise DataError(f"{name} file {path} is an .npz archive (arrays: {names}); pass one array saved with "
+                        f"np.save as a .npy file (e.g. np.save('x.npy', np.load('{Path(path).name}')['<name>']))")
+    return array
 
 
 def _parse_params(items) -> dict:
@@ -105,10 +111,23 @@ def _scorer_fn(name: str, dist):
     raise ConfigError(f"scorer {name!r} needs pml_core.scorers; available without it: mls, {', '.join(VECTOR_SCORERS)}.")
 
 
+def _check_arguments(args: argparse.Namespace) -> None:
+    if any(k < 1 for k in args.recall_k):
+        raise ConfigError(f"--recall-k values must be >= 1, got {args.recall_k}")
+    if args.filter_out_bins < 0:
+        raise ConfigError(f"--filter-out-bins must be >= 0 (0: no filter-out curve), got {args.filter_out_bins}")
+    if not args.memory_mb > 0:
+        raise ConfigError(f"--memory-mb must be > 0, got {args.memory_mb}")
+
+
 def run(args: argparse.Namespace) -> int:
     import torch  # noqa: PLC0415
 
     from ..metrics import isotropic_gaussian_mls, retrieval_metrics  # noqa: PLC0415
+    from ..utils import resolve_device  # noqa: PLC0415
+
+    _check_arguments(args)
+    device = resolve_device(args.device) if args.device else torch.device("cpu")
 
     emb = _load(args.embeddings, "embeddings")
     labels = _load(args.labels, "labels")
@@ -119,7 +138,6 @@ def run(args: argparse.Namespace) -> int:
         raise DataError(f"embeddings must be a 2-D array (N, D), got shape {emb.shape}.")
     if not np.issubdtype(emb.dtype, np.floating):
         raise DataError(f"embeddings must be floating point, got {emb.dtype}.")
-    device = torch.device(args.device) if args.device else torch.device("cpu")
     x = torch.as_tensor(emb, device=device)
     if not bool(torch.isfinite(x).all()):
         raise DataError("embeddings contain NaN or inf; fix or drop those rows.")

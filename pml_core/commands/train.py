@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import add_train_arguments, load_config, print_json
+from .common import add_train_arguments, add_wait_argument, load_config, print_json
 
 
 def add_parser(subparsers) -> None:
@@ -10,6 +10,7 @@ def add_parser(subparsers) -> None:
                                    description=__doc__)
     add_train_arguments(parser)
     parser.add_argument("--from-stage", type=int, default=0, help="skip the stages before this one")
+    add_wait_argument(parser)
     parser.set_defaults(func=run)
 
 
@@ -18,6 +19,6 @@ def run(args) -> int:
     from ..experiments.run import train_run
 
     metrics = train_run(cfg, args.train_root, args.data_root, logger=args.logger, progress=not args.no_progress,
-                        from_stage=args.from_stage)
+                        from_stage=args.from_stage, wait=args.wait)
     print_json(metrics)
     return 0

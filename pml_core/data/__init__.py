@@ -4,7 +4,7 @@ Entry points: `build_datasets(params, data_root)` -> `DatasetCollection` (train 
 `build_train_loader`, `build_eval_loader`, `default_data_root`, the registry `DATASETS`.
 """
 
-from .base import ArrayDataset, BaseDataset, ConcatDataset, ImageListDataset, RepeatDataset, SubsetDataset
+from .base import ArrayDataset, BaseDataset, ConcatDataset, DataWarning, ImageListDataset, RepeatDataset, SubsetDataset
 from .collection import DATASETS, DatasetCollection, build_datasets, test_set_name, with_variants
 from .glyphs import default_data_root, load_glyphs
 from .loaders import build_eval_loader, build_train_loader, make_train_sampler
@@ -15,7 +15,7 @@ from .splits import split_classes, validation_split
 from .transforms import ImageAugmenter, ImageTestTransform, ImageTransform, TestPipeline, TrainPipeline
 
 __all__ = [
-    "ArrayDataset", "BaseDataset", "ConcatDataset", "ImageListDataset", "RepeatDataset", "SubsetDataset",
+    "ArrayDataset", "BaseDataset", "ConcatDataset", "DataWarning", "ImageListDataset", "RepeatDataset", "SubsetDataset",
     "DATASETS", "DatasetCollection", "build_datasets", "test_set_name", "with_variants",
     "default_data_root", "load_glyphs", "build_eval_loader", "build_train_loader", "make_train_sampler",
     "LossyDataset", "center_crop_fraction", "crop_fractions", "PairsDataset", "SamplePairsDataset",

@@ -21,8 +21,13 @@ from PIL import Image, UnidentifiedImageError
 from ..errors import DataError
 
 
+class DataWarning(UserWarning):
+    """A dataset differs from its official form but is usable (absent optional bins, other image counts);
+    ``data check --strict`` and ``data_prep ... --strict`` treat these as failures."""
+
+
 class BaseDataset(torch.utils.data.Dataset):
-    """Classification dataset protocol (REFERENCE.md section 8)."""
+    """Classification dataset protocol (docs/reference.md §8)."""
 
     classification: bool = True
     openset: bool = True
@@ -178,7 +183,7 @@ class ConcatDataset(BaseDataset):
 
 
 class RepeatDataset(torch.utils.data.Dataset):
-    """``base`` repeated ``times`` times (index modulo length), REFERENCE.md 8.4."""
+    """``base`` repeated ``times`` times (index modulo length), docs/reference.md §8.4."""
 
     def __init__(self, base, times: int):
         self.base = base

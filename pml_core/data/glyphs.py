@@ -1,4 +1,4 @@
-"""The embedded default dataset `glyphs` (DESIGN.md, "The embedded default").
+"""The embedded default dataset `glyphs` (docs/design.md, "The embedded default").
 
 An open-set image dataset synthesised from the TrueType fonts that ship inside matplotlib
 (DejaVu Sans / Sans Mono / Serif, STIX General, Computer Modern). A class is one character; a sample
@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import unicodedata
+import zipfile
 from functools import lru_cache
 from pathlib import Path
 
@@ -342,7 +343,7 @@ def load_glyphs(params, data_root: str | Path | None) -> dict[str, np.ndarray]:
                 arrays = {name: data[name] for name in ("images", "labels", "chars")}
             if arrays["images"].shape[0] == params.num_classes * params.samples_per_class:
                 return arrays
-        except (OSError, ValueError, KeyError, EOFError):
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             pass  # a damaged cache file: regenerate it below
     arrays = generate(**args)
     try:

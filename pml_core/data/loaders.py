@@ -1,4 +1,4 @@
-"""Train and evaluation DataLoaders (REFERENCE.md 8.4).
+"""Train and evaluation DataLoaders (docs/reference.md §8.4).
 
 `build_train_loader` yields ``(images (B, 3, S, S) float32, labels (B,) int64)``; batches and
 augmentations are a function of (seed, epoch) only, so a run resumed at an epoch reproduces them.
@@ -14,7 +14,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from ..errors import DataError
 from .base import RepeatDataset
+from .requirements import batch_problems
 from .samplers import ClassBalancedBatchSampler, ShuffledBatchSampler
 from .transforms import TestPipeline, TrainPipeline
 from ..utils import cpu_rng_seeded
@@ -60,7 +62,13 @@ def _worker_count(num_workers, default) -> int:
 
 
 def make_train_sampler(dataset, params, *, seed: int, epoch: int, rank: int = 0, world_size: int = 1):
-    """The batch sampler of `build_train_loader` (over the repeated train set)."""
+    """The batch sampler of `build_train_loader` (over the repeated train set).
+
+    A train set too small for the batch is a DataError naming the set, its folder and the fix (the rule
+    ``data check`` applies, `requirements.batch_problems`)."""
+    problems = batch_problems(dataset, params, getattr(dataset, "source", "the dataset"))
+    if problems:
+        raise DataError("\n".join(problems))
     labels = np.tile(dataset.labels, params.train_repeat)
     if params.samples_per_class is not None:
         return ClassBalancedBatchSampler(labels, params.batch_size, params.samples_per_class,

@@ -1,4 +1,4 @@
-"""Lossy test sets: centred square crops with the crop fraction as quality label (REFERENCE.md 7, 13.8)."""
+"""Lossy test sets: centred square crops with the crop fraction as quality label (docs/reference.md §7, §13.8)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Verification pairs sampled from a classification set (REFERENCE.md 7, 13.9)."""
+"""Verification pairs sampled from a classification set (docs/reference.md §7, §13.9)."""
 
 from __future__ import annotations
 

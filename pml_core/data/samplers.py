@@ -1,4 +1,4 @@
-"""Batch samplers for training (REFERENCE.md 8.4), deterministic in (seed, epoch).
+"""Batch samplers for training (docs/reference.md §8.4), deterministic in (seed, epoch).
 
 Each sampler yields batches as lists of ``(index, item_seed)``: the item seed lets the dataset wrapper
 seed the augmentation of that item, so that a run resumed at an epoch sees the same batches and the
@@ -72,7 +72,7 @@ class ClassBalancedBatchSampler(_EpochBatchSampler):
     * ``uniform=True``: the intended behaviour: walk through a shuffled list of all labels in chunks,
       reshuffling when exhausted (every class is visited once per ``C / labels_per_batch`` batches);
     * ``uniform=True, reference_cursor=True``: the reference as implemented: every batch uses the
-      same first ``labels_per_batch`` labels (order of first appearance) (REFERENCE.md 8.4, 12.1).
+      same first ``labels_per_batch`` labels (order of first appearance) (docs/reference.md §8.4, §12.1).
     Number of batches per epoch: ``floor(len(labels) / batch_size)``.
     """
 

@@ -1,4 +1,4 @@
-"""Open-set class split (REFERENCE.md 8.1) and validation folds (8.3)."""
+"""Open-set class split (docs/reference.md §8.1) and validation folds (8.3)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
-"""Image transforms and augmentations (REFERENCE.md 8.5).
+"""Image transforms and augmentations (docs/reference.md §8.5).
 
 Pipelines: train = augmenter on the PIL image -> ToTensor -> `ImageTransform`; valid/test = ToTensor ->
 `ImageTestTransform` -> `ImageTransform`. Tensor resizes pass ``antialias`` explicitly: False by default,
-which reproduces the reference's torchvision 0.11 numbers (REFERENCE.md 13.10).
+which reproduces the reference's torchvision 0.11 numbers (docs/reference.md §13.10).
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ class Cutout(torch.nn.Module):
 
 
 class ImageAugmenter:
-    """Random augmentations on PIL images, in the reference's order (REFERENCE.md 8.5):
+    """Random augmentations on PIL images, in the reference's order (docs/reference.md §8.5):
     RandomResizedCrop -> AutoAugment -> RandAugment -> HorizontalFlip -> ColorJitter -> Cutout ->
     RandomRotation -> RandomAffine(translate). Randomness comes from torch's RNG (the loaders fork and
     seed it per item, so augmentations are reproducible)."""

@@ -1,4 +1,4 @@
-"""Embedding distributions: ``dirac``, ``gmm`` (single Gaussian) and ``vmf`` (REFERENCE.md section 1).
+"""Embedding distributions: ``dirac``, ``gmm`` (single Gaussian) and ``vmf`` (docs/reference.md §1).
 
 Interface of every distribution: attributes ``dim``, ``is_spherical``, ``has_confidences``,
 ``num_parameters``; methods ``split``/``join``, ``mean``, ``mode``, ``confidences``, ``log_prob``

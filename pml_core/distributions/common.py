@@ -14,7 +14,7 @@ def check_last_dim(params: torch.Tensor, expected: int, name: str) -> None:
 
 
 def expand_for_sample(params: torch.Tensor, size) -> torch.Tensor:
-    """(B..., P) -> (*size, P): append singleton axes after the batch axes, then broadcast (REFERENCE 1.2).
+    """(B..., P) -> (*size, P): append singleton axes after the batch axes, then broadcast (docs/reference.md §1.2).
 
     ``size`` must start with axes broadcast-compatible with the batch axes B....
     """
@@ -30,7 +30,7 @@ class BatchNormNormalizer(nn.Module):
     """BatchNorm1d over the slice [begin, end) of the flat parameter vector, other entries passed through.
 
     The affine weight is fixed to 1 (not trainable), the bias is trainable; eps 1e-5, momentum 0.1,
-    running statistics (REFERENCE.md 1.2). Input (..., P) -> output (..., P).
+    running statistics (docs/reference.md §1.2). Input (..., P) -> output (..., P).
     """
 
     def __init__(self, num_parameters: int, begin: int, end: int):

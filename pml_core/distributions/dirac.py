@@ -1,4 +1,4 @@
-"""Deterministic embedding (REFERENCE.md 1.3): parameters are the point itself."""
+"""Deterministic embedding (docs/reference.md §1.3): parameters are the point itself."""
 
 from __future__ import annotations
 

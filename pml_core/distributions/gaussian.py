@@ -1,4 +1,4 @@
-"""Gaussian embedding (config name ``gmm``, a single component; REFERENCE.md 1.4)."""
+"""Gaussian embedding (config name ``gmm``, a single component; docs/reference.md §1.4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""von Mises-Fisher embedding (config name ``vmf``; REFERENCE.md 1.5)."""
+"""von Mises-Fisher embedding (config name ``vmf``; docs/reference.md §1.5)."""
 
 from __future__ import annotations
 

@@ -6,14 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
-from ..config import Config, parse_config
+from ..config import Config, load_yaml, parse_config
 from . import runstore
 
 
 def load_run_config(run: str | Path) -> Config:
-    return parse_config(yaml.safe_load((Path(run) / "config.yaml").read_text()))
+    return parse_config(load_yaml(Path(run) / "config.yaml"))
 
 
 def untrained_metrics(run: str | Path, data_root: str | Path) -> dict:
@@ -24,19 +23,35 @@ def untrained_metrics(run: str | Path, data_root: str | Path) -> dict:
     return metrics
 
 
-def neighbours_and_images(run: str | Path, data_root: str | Path, k: int = 5, test_set: str | None = None):
-    """``(images (N,H,W,3) uint8, labels (N,), means (N,D), confidences (N,) or None, neighbours (N,k))``
-    of a test set of a finished run (default: the first ``infer-*`` set), from its stored predictions."""
+def stored_test_set(run: str | Path, data_root: str | Path, test_set: str | None = None):
+    """``(dataset, stored arrays)`` of a test set of a finished run (default: its first ``infer-*`` set
+    that is not a pair set): the dataset as the run's config builds it, the arrays from ``predictions.npz``."""
     from ..data import build_datasets
-    from ..metrics import knn
 
     cfg = load_run_config(run)
     predictions = runstore.read_predictions(run)
     test_set = test_set or next(name for name in predictions if name.startswith("infer-") and "pairs" not in name)
-    stored = predictions[test_set]
-    dataset = build_datasets(cfg.dataset_params, data_root).tests[test_set]
+    return build_datasets(cfg.dataset_params, data_root).tests[test_set], predictions[test_set]
+
+
+def class_names(dataset) -> list[str] | None:
+    """The name of each class label of ``dataset`` when it knows them (glyphs: the characters), else None."""
+    names = getattr(dataset, "chars", None)
+    return None if names is None else [str(name) for name in names]
+
+
+def cosine_neighbours(means: np.ndarray, k: int) -> np.ndarray:
+    """``(N, k)`` indices of each row's k nearest other rows by cosine of ``means`` ``(N, D)`` (self excluded)."""
+    from ..metrics import knn
+
+    vectors = torch.from_numpy(np.asarray(means))
+    _, neighbours = knn(vectors, vectors, k, similarity="cosine", query_ids=torch.arange(len(vectors)))
+    return neighbours.numpy()
+
+
+def neighbours_and_images(run: str | Path, data_root: str | Path, k: int = 5, test_set: str | None = None):
+    """``(images (N,H,W,3) uint8, labels (N,), means (N,D), confidences (N,) or None, neighbours (N,k))``
+    of a test set of a finished run (default: the first ``infer-*`` set), from its stored predictions."""
+    dataset, stored = stored_test_set(run, data_root, test_set)
     images = np.stack([np.asarray(dataset[i][0]) for i in range(len(dataset))])
-    means = torch.from_numpy(stored["mean"])
-    ids = torch.arange(len(means))
-    _, neighbours = knn(means, means, k, similarity="cosine", query_ids=ids)
-    return images, stored["labels"], stored["mean"], stored.get("confidence"), neighbours.numpy()
+    return images, stored["labels"], stored["mean"], stored.get("confidence"), cosine_neighbours(stored["mean"], k)

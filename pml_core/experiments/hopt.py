@@ -1,4 +1,4 @@
-"""Hyper-parameter search over the `_hopt` specs of a config (REFERENCE.md 9.1, 9.5).
+"""Hyper-parameter search over the `_hopt` specs of a config (docs/reference.md §9.1, §9.5).
 
 Spec convention (the reference's): ``{distribution: log_uniform, min, max}`` with bounds in natural-log
 space (log-uniform on [e^min, e^max]); ``{distribution: uniform, min, max}`` (also the default), an int
@@ -172,6 +172,7 @@ def write_best(root: Path, raw: dict, specs: list[Spec], record: TrialRecord, me
 
 def _objective_fn(raw: dict, root: Path, data_root, *, cval: bool, logger, clean: bool, progress: bool):
     """``(number, values, seed) -> value`` running one trial (train or cval) in ``root/trial-<number>``."""
+    from .claim import ClaimHeld
     from .protocols import cross_validate, selection_of, selection_score
     from .run import train_run
 
@@ -181,19 +182,23 @@ def _objective_fn(raw: dict, root: Path, data_root, *, cval: bool, logger, clean
         cfg = trial_config(raw, values, specs, seed)
         folder = root / f"trial-{number}"
         dataset, metric, _ = selection_of(cfg)
+        clean_folder = clean
         try:
             if cval:
                 metrics = cross_validate(cfg, folder, data_root, logger=trial_logger or logger, progress=progress)
             else:
                 metrics = train_run(cfg, folder, data_root, logger=trial_logger or logger, progress=progress)
             value = selection_score(metrics, dataset, metric)
+        except ClaimHeld:  # another search writes the same trial folders: theirs, not ours to clean
+            clean_folder = False
+            raise
         except ConfigError:
             raise
         except PMLError as error:  # e.g. a NaN loss at these hyper-parameters: a failed trial
             print(f"trial {number} failed: {error}")
             value = float("nan")
         finally:
-            if clean:
+            if clean_folder:
                 shutil.rmtree(folder, ignore_errors=True)
         return value
 

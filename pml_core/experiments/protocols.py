@@ -1,8 +1,11 @@
 """Repeated runs of one config: seeds (`evaluate`), validation folds (`cval`), both (`evaluate-cval`).
 
 Every run is an ordinary run folder (``train_run``), so an interrupted protocol resumes run by run and
-completed runs are reused. The runs go one after another in this process (no subprocesses); the
-aggregate is written atomically as ``<root>/metrics.json``::
+completed runs are reused. By default the runs go one after another in this process; `run_protocol`
+with a `pml_core.experiments.workers.Launch` hands them to local worker processes or a Slurm job array
+instead (`ProtocolQueue`), and the aggregate is computed once every run is complete (by the command
+here, or by the Slurm worker that completes the last run). The aggregate is written atomically as
+``<root>/metrics.json``::
 
     {set: {metric: mean, metric_std: population std}, ...,
      "runs": {run name: selection score},
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -105,46 +109,148 @@ def write_aggregate(root: str | Path, result: dict) -> dict:
 RunFn = Callable[[Config, Path], dict]
 
 
-def _train(data_root, logger, progress) -> RunFn:
+def _train(data_root, logger, progress, wait: bool | float = False) -> RunFn:
     from .run import train_run
 
-    return lambda cfg, root: train_run(cfg, root, data_root, logger=logger, progress=progress)
+    return lambda cfg, root: train_run(cfg, root, data_root, logger=logger, progress=progress, wait=wait)
 
 
-def evaluate_seeds(cfg: Config, root: str | Path, data_root: str | Path, *, from_seed: int = 0,
-                   best_k: int | None = None, logger="tensorboard", progress: bool = True,
-                   run_fn: RunFn | None = None) -> dict:
-    """Runs ``<root>/seed-<s>`` with ``seed=s`` for s in [from_seed, num_evaluation_seeds), aggregated."""
-    run_fn = run_fn or _train(data_root, logger, progress)
+def seed_runs(cfg: Config, root: str | Path, from_seed: int = 0) -> dict[str, tuple[Config, Path]]:
+    """``{seed-<s>: (config with seed=s, <root>/seed-<s>)}`` for s in [from_seed, num_evaluation_seeds)."""
     seeds = range(from_seed, cfg.num_evaluation_seeds)
     if not len(seeds):
         from ..errors import ConfigError
 
         raise ConfigError(f"--from-seed {from_seed} leaves no seed below num_evaluation_seeds={cfg.num_evaluation_seeds}")
-    runs = {f"seed-{s}": run_fn(patched(cfg, {"seed": s}), Path(root) / f"seed-{s}") for s in seeds}
+    return {f"seed-{s}": (patched(cfg, {"seed": s}), Path(root) / f"seed-{s}") for s in seeds}
+
+
+def fold_runs(cfg: Config, root: str | Path) -> dict[str, tuple[Config, Path]]:
+    """``{fold-<i>: (config with validation_fold=i and seed=seed+i, <root>/fold-<i>)}`` for every fold."""
+    return {f"fold-{fold}": (patched(cfg, {"seed": cfg.seed + fold, "dataset_params": {"validation_fold": fold}}),
+                             Path(root) / f"fold-{fold}")
+            for fold in range(cfg.dataset_params.num_validation_folds)}
+
+
+def evaluate_seeds(cfg: Config, root: str | Path, data_root: str | Path, *, from_seed: int = 0,
+                   best_k: int | None = None, logger="tensorboard", progress: bool = True,
+                   run_fn: RunFn | None = None, wait: bool | float = False) -> dict:
+    """Runs ``<root>/seed-<s>`` with ``seed=s`` for s in [from_seed, num_evaluation_seeds), aggregated."""
+    run_fn = run_fn or _train(data_root, logger, progress, wait)
+    runs = {name: run_fn(seed_cfg, path) for name, (seed_cfg, path) in seed_runs(cfg, root, from_seed).items()}
     dataset, metric, minimize = selection_of(cfg)
     return write_aggregate(root, aggregate(runs, dataset=dataset, metric=metric, minimize=minimize, best_k=best_k))
 
 
 def cross_validate(cfg: Config, root: str | Path, data_root: str | Path, *, logger="tensorboard",
-                   progress: bool = True, run_fn: RunFn | None = None) -> dict:
+                   progress: bool = True, run_fn: RunFn | None = None, wait: bool | float = False) -> dict:
     """Runs ``<root>/fold-<i>`` with ``validation_fold=i``, ``seed=seed+i`` for every fold, aggregated."""
-    run_fn = run_fn or _train(data_root, logger, progress)
-    folds = cfg.dataset_params.num_validation_folds
-    runs = {}
-    for fold in range(folds):
-        fold_cfg = patched(cfg, {"seed": cfg.seed + fold, "dataset_params": {"validation_fold": fold}})
-        runs[f"fold-{fold}"] = run_fn(fold_cfg, Path(root) / f"fold-{fold}")
+    run_fn = run_fn or _train(data_root, logger, progress, wait)
+    runs = {name: run_fn(fold_cfg, path) for name, (fold_cfg, path) in fold_runs(cfg, root).items()}
     dataset, metric, minimize = selection_of(cfg)
     return write_aggregate(root, aggregate(runs, dataset=dataset, metric=metric, minimize=minimize))
 
 
 def evaluate_cval(cfg: Config, root: str | Path, data_root: str | Path, *, from_seed: int = 0,
-                  best_k: int | None = None, logger="tensorboard", progress: bool = True) -> dict:
+                  best_k: int | None = None, logger="tensorboard", progress: bool = True,
+                  wait: bool | float = False) -> dict:
     """`cross_validate` in ``<root>/seed-<s>`` for every evaluation seed, aggregated over seeds."""
-    inner = _train(data_root, logger, progress)
+    inner = _train(data_root, logger, progress, wait)
 
     def cval_run(seed_cfg: Config, seed_root: Path) -> dict:
         return cross_validate(seed_cfg, seed_root, data_root, run_fn=inner)
 
     return evaluate_seeds(cfg, root, data_root, from_seed=from_seed, best_k=best_k, run_fn=cval_run)
+
+
+# -- the same protocols farmed out to workers ----------------------------------------------------
+
+PROTOCOLS = {"evaluate": evaluate_seeds, "cval": cross_validate, "evaluate-cval": evaluate_cval}
+
+
+def protocol_runs(kind: str, cfg: Config, root: str | Path, from_seed: int = 0) -> list[tuple[str, Config, Path]]:
+    """Every training run of protocol ``kind`` as (label, config, folder), in the order the protocol runs them."""
+    if kind == "cval":
+        return [(name, c, p) for name, (c, p) in fold_runs(cfg, root).items()]
+    seeds = seed_runs(cfg, root, from_seed)
+    if kind == "evaluate":
+        return [(name, c, p) for name, (c, p) in seeds.items()]
+    return [(f"{seed}/{fold}", c, p) for seed, (seed_cfg, seed_root) in seeds.items()
+            for fold, (c, p) in fold_runs(seed_cfg, seed_root).items()]
+
+
+@dataclass(frozen=True)
+class ProtocolRun:
+    label: str
+    path: Path
+    config_dict: dict = field(compare=False, hash=False)
+
+    def config(self) -> Config:
+        return parse_config(self.config_dict)
+
+
+@dataclass(frozen=True)
+class ProtocolQueue:
+    """The runs of an ``evaluate`` / ``cval`` / ``evaluate-cval`` as a queue for `pml_core.experiments.workers`."""
+
+    kind: str
+    config_dict: dict = field(compare=False, hash=False)
+    root: Path = Path()
+    from_seed: int = 0
+    best_k: int | None = None
+
+    @property
+    def name(self) -> str:
+        return self.kind
+
+    def jobs_folder(self) -> Path:
+        return Path(self.root) / ".submitit"
+
+    def runs(self) -> list[ProtocolRun]:
+        cfg = parse_config(self.config_dict)
+        return [ProtocolRun(label, path, run_cfg.to_dict())
+                for label, run_cfg, path in protocol_runs(self.kind, cfg, self.root, self.from_seed)]
+
+    def source(self, run):
+        return None
+
+    def prepare(self, run, cfg) -> None:
+        pass
+
+    def finish(self, data_root, logger="none") -> dict:
+        """The aggregate (every run complete: nothing is trained) written as ``<root>/metrics.json``."""
+        cfg = parse_config(self.config_dict)
+        options = {"from_seed": self.from_seed, "best_k": self.best_k} if self.kind != "cval" else {}
+        return PROTOCOLS[self.kind](cfg, self.root, data_root, logger=logger, progress=False, **options)
+
+
+def run_protocol(kind: str, cfg: Config, root: str | Path, data_root: str | Path, *, from_seed: int = 0,
+                 best_k: int | None = None, logger="tensorboard", progress: bool = True, wait: bool | float = False,
+                 launch=None) -> dict | None:
+    """Protocol ``kind`` here (``launch`` None or one in-process worker) or farmed out to ``launch``'s workers.
+
+    Returns the aggregate, or None when a Slurm launch was submitted (its last worker writes the
+    aggregate; rerunning the command without ``--launcher`` prints it). A run that failed or was left
+    pending by the workers is a `RunError` naming it.
+    """
+    options = {"from_seed": from_seed, "best_k": best_k} if kind != "cval" else {}
+    if launch is None or launch.in_process:
+        return PROTOCOLS[kind](cfg, root, data_root, logger=logger, progress=progress, wait=wait, **options)
+    from . import workers
+
+    queue = ProtocolQueue(kind, cfg.to_dict(), Path(root), from_seed, best_k)
+    runs = queue.runs()
+    workers.clear_failed(runs)  # running the command again is how a protocol's failed run is retried
+    outcome = workers.launch(queue, launch, data_root, logger=logger)
+    if outcome.submitted:
+        print(outcome.describe())
+        return None
+    states = {run.label: workers.state(run.path) for run in runs}
+    left = {label: s for label, s in states.items() if s != "complete"}
+    if left:
+        from ..errors import RunError
+
+        details = ", ".join(f"{label} {s}" for label, s in left.items())
+        raise RunError(f"{kind} in {root}: {details} ({outcome.describe() or 'see the workers output above'}); "
+                       "run the command again to retry")
+    return queue.finish(data_root)

@@ -1,15 +1,18 @@
 """The run store: one directory per run, complete exactly when it holds ``metrics.json``.
 
-Layout (DESIGN.md, "Stable contracts")::
+Layout (docs/design.md, "Stable contracts")::
 
     results/<profile>/<dataset>/<method>-<dim>/seed-<s>/
         config.yaml        fully resolved config
         metrics.json       {test_set: {metric: value}}           (written last: marks completion)
         history.csv        one row per epoch and stage
         provenance.json    git commit, package versions, device, wall time, config hash
-        predictions.npz    per test set: <set>/mean, <set>/confidence, <set>/labels (+ quality, pairs)
+        predictions.npz    per test set: <set>/mean, <set>/confidence, <set>/labels (+ quality, pairs,
+                           <set>/errors-erc-recall@1 and <set>/errors-erc-mapr: per-query ERC errors)
         checkpoints/       stage-<i>/last.pth (full state), stage-<i>/best.pth (model)
         failed.json        present when the last attempt failed (reason, step); removed on success
+        attempts.jsonl     one line per training attempt (host, pid, worker, start): see experiments/claim.py
+        claim.json         while a process trains the run: its claim record (.claim.lock holds the lock)
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import RunError
 from ..utils import savez_atomic, write_json_atomic, write_text_atomic
 
 
@@ -33,8 +37,27 @@ def is_complete(path: str | Path) -> bool:
     return (Path(path) / "metrics.json").is_file()
 
 
+def holds_a_run(path: str | Path) -> bool:
+    """True when the folder holds results or checkpoints of a run (what a run of another config must not touch).
+
+    A folder with only a config.yaml (an attempt that failed before its first checkpoint) holds no run.
+    """
+    path = Path(path)
+    return is_complete(path) or any((path / "checkpoints").glob("stage-*/*.pth"))
+
+
 def read_metrics(path: str | Path) -> dict:
-    return json.loads((Path(path) / "metrics.json").read_text())
+    """metrics.json of a complete run; a damaged file is a RunError naming it and the fix."""
+    file = Path(path) / "metrics.json"
+    try:
+        metrics = json.loads(file.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise RunError(f"{file} is damaged ({error}); delete it and run the same command again: the run is tested "
+                       f"again from its checkpoints") from None
+    if not isinstance(metrics, dict):
+        raise RunError(f"{file} holds a {type(metrics).__name__}, not {{test set: {{metric: value}}}}; delete it "
+                       f"and run the same command again: the run is tested again from its checkpoints")
+    return metrics
 
 
 def write_metrics(path: str | Path, metrics: dict) -> None:

@@ -28,7 +28,7 @@ torch with the same function (so double backward also works). There is no gradie
 
 ``rule="reference"`` reproduces the reference implementation, which takes log(ive(v, z)) + z from
 SciPy and, where ive underflows to 0 (log ive(v, z) < about -700.92, AMOS' underflow limit), falls
-back to the first series term v log(z/2) - lgamma(v+1) (REFERENCE.md section 1.5, Appendix C). It
+back to the first series term v log(z/2) - lgamma(v+1) (docs/reference.md §1.5, Appendix C). It
 exists only to reproduce the reference's numbers; ``rule="exact"`` is the default everywhere.
 """
 

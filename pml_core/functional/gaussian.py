@@ -1,4 +1,4 @@
-"""Gaussian densities in R^D with diagonal or isotropic covariance (REFERENCE.md section 1.4).
+"""Gaussian densities in R^D with diagonal or isotropic covariance (docs/reference.md §1.4).
 
 Conventions: ``mean`` (..., D); ``log_var`` (..., D) for a diagonal covariance or (..., 1) for an
 isotropic one (broadcast over D). Leading axes of all arguments broadcast. Everything is exact,

@@ -1,4 +1,4 @@
-"""Log-likelihood classifier math (REFERENCE.md 2.4): log-densities of class vectors under predicted
+"""Log-likelihood classifier math (docs/reference.md §2.4): log-densities of class vectors under predicted
 distributions, or of embeddings under per-class distributions, as (B, C) matrices via matmuls.
 """
 

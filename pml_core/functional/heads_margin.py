@@ -1,4 +1,4 @@
-"""Margin heads on the sphere: ArcFace and CosFace logits (REFERENCE.md 2.2, 2.3).
+"""Margin heads on the sphere: ArcFace and CosFace logits (docs/reference.md §2.2, §2.3).
 
 Margins are in **radians** for ArcFace and in cosine units for CosFace; ``scale`` multiplies the cosines.
 """

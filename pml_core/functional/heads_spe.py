@@ -1,4 +1,4 @@
-"""Stochastic Prototype Embeddings math (Scott et al. 2019; REFERENCE.md 2.6), vectorised.
+"""Stochastic Prototype Embeddings math (Scott et al. 2019; docs/reference.md §2.6), vectorised.
 
 Variances have a last axis of 1 (isotropic) or D (diagonal). Two denominators:
 ``"reference"`` (the reference implementation: each class c' evaluated at its own product sample, one

@@ -1,4 +1,4 @@
-"""vMF-loss math (Scott et al., ICCV 2021; REFERENCE.md 2.5) on given unit samples.
+"""vMF-loss math (Scott et al., ICCV 2021; docs/reference.md §2.5) on given unit samples.
 
 Samples are inputs here (the head draws them), which makes every function deterministic.
 """
@@ -21,7 +21,7 @@ def vmf_loss_probabilistic_logits(mean_x: torch.Tensor, samples: torch.Tensor, t
     """Training "logits" (B, C) of the vMF-loss: entry c = -loss_b if y_b were c (see `vmf_loss_probabilistic`).
 
     The target column is exactly -loss_b (NLL = loss); the other columns are the same log-likelihood estimate
-    for the other classes (the reference leaves them uninitialised, REFERENCE 2.5).
+    for the other classes (the reference leaves them uninitialised, docs/reference.md §2.5).
     """
     dim = mean_x.shape[-1]
     z = F.normalize(samples, dim=-1)

@@ -1,4 +1,4 @@
-"""Losses on classifier logits (REFERENCE.md 4.1, 4.2, 4.4).
+"""Losses on classifier logits (docs/reference.md §4.1, §4.2, §4.4).
 
 All take logits (B, C) and integer labels (B,) and return a scalar (mean over the batch unless stated).
 """

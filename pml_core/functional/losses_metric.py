@@ -1,4 +1,4 @@
-"""Pair and proxy losses on score matrices (REFERENCE.md 4.5 - 4.8). Vectorised, no loops over anchors."""
+"""Pair and proxy losses on score matrices (docs/reference.md §4.5 - 4.8). Vectorised, no loops over anchors."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def multi_similarity(scores: torch.Tensor, labels: torch.Tensor, **params) -> to
 def proxy_nca_per_sample(distances: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Proxy-NCA with the positive proxy excluded from the denominator: distances (B, C) -> (B,).
 
-    loss_b = LSE_{c != y_b}(d_{b,y_b} - d_bc)  (= PML ProxyNCALoss + log(1 - p_y), REFERENCE App. C).
+    loss_b = LSE_{c != y_b}(d_{b,y_b} - d_bc)  (= PML ProxyNCALoss + log(1 - p_y), docs/reference.md App. C).
     """
     target = F.one_hot(labels.long(), distances.shape[-1]).bool()
     d_pos = distances.gather(-1, labels.long()[:, None])

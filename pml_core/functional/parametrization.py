@@ -1,4 +1,4 @@
-"""Positive-value parametrisations: unconstrained h -> positive y (REFERENCE.md section 1.1).
+"""Positive-value parametrisations: unconstrained h -> positive y (docs/reference.md §1.1).
 
 A parametrisation is (type, min, max, center, scale). The pre-transform x = h / scale - center is
 applied before the base map f and undone (h = (u + center) * scale) after the base inverse.

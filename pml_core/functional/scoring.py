@@ -1,4 +1,4 @@
-"""Similarity scores between embeddings (REFERENCE.md section 3). Pure functions, leading axes broadcast."""
+"""Similarity scores between embeddings (docs/reference.md §3). Pure functions, leading axes broadcast."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def hib_match_probability(samples1: torch.Tensor, samples2: torch.Tensor, scale,
     """HIB match probability mean_{k,l} sigmoid(-scale |s1_k - s2_l| + bias) (Euclidean, not squared).
 
     The squared distance |a|^2 + |b|^2 - 2<a, b> is clamped at 0 before the square root (the reference
-    does not clamp and can produce NaN, REFERENCE.md 12.9). samples1 (..., K, D), samples2 (..., L, D) -> (...).
+    does not clamp and can produce NaN, docs/reference.md §12.9). samples1 (..., K, D), samples2 (..., L, D) -> (...).
     """
     return torch.sigmoid(_hib_logits(samples1, samples2, scale, bias)).mean(dim=(-2, -1))
 

@@ -1,4 +1,4 @@
-"""von Mises-Fisher densities on the unit sphere S^{D-1} in R^D (REFERENCE.md section 1.5).
+"""von Mises-Fisher densities on the unit sphere S^{D-1} in R^D (docs/reference.md §1.5).
 
 Conventions: ``mu`` (..., D) unit mean directions (callers normalise), ``kappa`` (...) >= 0
 concentrations; leading axes broadcast. Normalisers come from ``pml_core.functional.bessel`` (torch,

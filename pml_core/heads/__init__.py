@@ -1,4 +1,4 @@
-"""Classifier heads: distribution parameters (B, P) -> logits (B, C) (REFERENCE.md 2).
+"""Classifier heads: distribution parameters (B, P) -> logits (B, C) (docs/reference.md §2).
 
 ``HEADS`` maps config names (``classifier_type``) to classes; each class carries ``DEFAULTS`` and is
 built as ``cls(distribution, num_classes, class_priors=None, **params)`` (class_priors: dataset class frequencies); ``forward(params, labels=None,

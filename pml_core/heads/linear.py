@@ -1,4 +1,4 @@
-"""`linear` head (REFERENCE.md 2.1): logits = x W^T + b with x a sample (or the mean)."""
+"""`linear` head (docs/reference.md §2.1): logits = x W^T + b with x a sample (or the mean)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`loglike` head (REFERENCE.md 2.4): log-likelihood logits, with optional per-class target distributions
+"""`loglike` head (docs/reference.md §2.4): log-likelihood logits, with optional per-class target distributions
 (DSML), class priors and an additive target margin. Math in `functional.heads_loglike`.
 """
 
@@ -47,7 +47,7 @@ class LogLikeHead(nn.Module):
         "margin": 0.0,
         "target_distribution": None,
         "target_distribution_params": None,
-        "reference_priors_mode": False,  # kit: True = the reference's inverted priors logic (REFERENCE 12.7)
+        "reference_priors_mode": False,  # kit: True = the reference's inverted priors logic (docs/reference.md §12.7)
         "initial_target_concentration": 16.0,  # kit: per-class targets start at kappa (vMF) = 1 / sigma^2 (gmm)
     }
     has_weight = True

@@ -1,4 +1,4 @@
-"""`arcface` and `cosface` heads (REFERENCE.md 2.2, 2.3); math in `functional.heads_margin`."""
+"""`arcface` and `cosface` heads (docs/reference.md §2.2, §2.3); math in `functional.heads_margin`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`scorer` head (REFERENCE.md 2.7): one distribution per class, logits = scorer(params, W_c) (+ bias).
+"""`scorer` head (docs/reference.md §2.7): one distribution per class, logits = scorer(params, W_c) (+ bias).
 
 Used by Proxy-NCA (``use_bias: false``); the loss reads the proxies from ``weight`` (C, P).
 """

@@ -1,4 +1,4 @@
-"""`spe` head: Stochastic Prototype Embeddings (Scott et al. 2019; REFERENCE.md 2.6). Math in `functional.heads_spe`."""
+"""`spe` head: Stochastic Prototype Embeddings (Scott et al. 2019; docs/reference.md §2.6). Math in `functional.heads_spe`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`vmf-loss` head (Scott et al., ICCV 2021; REFERENCE.md 2.5). Math in `functional.heads_vmf_loss`."""
+"""`vmf-loss` head (Scott et al., ICCV 2021; docs/reference.md §2.5). Math in `functional.heads_vmf_loss`."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ class VMFLossHead(nn.Module):
         "sample_size": 10,
         "approximate_logc": True,
         "deterministic_target": False,
-        "reference_scale_normalizer": False,  # kit: True = exact log C(s) with approximate class terms (REFERENCE 12.6)
+        "reference_scale_normalizer": False,  # kit: True = exact log C(s) with approximate class terms (docs/reference.md §12.6)
     }
     has_weight = True
 

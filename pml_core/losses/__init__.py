@@ -1,4 +1,4 @@
-"""Losses (REFERENCE.md 4): `build_criterion(criterion_params, model) -> Criterion`.
+"""Losses (docs/reference.md §4): `build_criterion(criterion_params, model) -> Criterion`.
 
 The math lives in `pml_core.functional.losses_classification` and `pml_core.functional.losses_metric`.
 """

@@ -1,4 +1,4 @@
-"""The criterion: weighted sum of the enabled loss terms (REFERENCE.md 4), computed in float32.
+"""The criterion: weighted sum of the enabled loss terms (docs/reference.md §4), computed in float32.
 
 ``L = w_xent L_xent + w_hinge L_hinge + w_pa L_proxy_anchor + w_nca L_proxy_nca + w_ms L_multisim
 + w_kld L_prior_kld + w_pfe L_pfe + w_hib L_hib``; a term with weight 0 is not computed.

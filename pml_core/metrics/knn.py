@@ -1,4 +1,4 @@
-"""Exact, memory-bounded k-nearest-neighbour search on tensors (REFERENCE.md 6.2).
+"""Exact, memory-bounded k-nearest-neighbour search on tensors (docs/reference.md §6.2).
 
 The score matrix is never formed whole: it is computed one square block of queries x gallery items
 at a time (one matrix product per block; the block edge follows from the device and a byte budget),
@@ -424,7 +424,7 @@ def _knn_faiss(queries, gallery, k, similarity, query_ids):
 def rerank(query_params: torch.Tensor, gallery_params: torch.Tensor, candidates: torch.Tensor,
            score_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], *,
            memory_budget: int = DEFAULT_MEMORY_BUDGET) -> tuple[torch.Tensor, torch.Tensor]:
-    """Re-rank candidate lists by an arbitrary scorer (REFERENCE.md 6.2 step 3).
+    """Re-rank candidate lists by an arbitrary scorer (docs/reference.md §6.2 step 3).
 
     Args:
         query_params: ``(Q, P)``; gallery_params: ``(G, P)``.

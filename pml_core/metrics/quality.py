@@ -1,4 +1,4 @@
-"""Quality metric: Spearman correlation between quality labels and confidences (REFERENCE.md 6.4)."""
+"""Quality metric: Spearman correlation between quality labels and confidences (docs/reference.md §6.4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Retrieval metrics: recall@k, MAP@R, ERC, confidence accuracy and filter-out curves (REFERENCE.md 6.2).
+"""Retrieval metrics: recall@k, MAP@R, ERC, confidence accuracy and filter-out curves (docs/reference.md §6.2).
 
 One neighbour search serves every metric and every filter-out bin. The bins are nested (a bin keeps
 the items of confidence above a threshold), so the gallery is ordered by how many bins keep each item
@@ -7,7 +7,7 @@ and cut into parts at the bins' boundaries; the search keeps each query's top-k 
 merged lists of the parts it keeps (``tests/test_metrics_retrieval.py`` proves the equality with a
 full recomputation).
 
-Conventions (REFERENCE.md 13.5-13.7):
+Conventions (docs/reference.md §13.5-13.7):
 * leave-one-out by default: every item is a query and the gallery is the whole set minus the query;
   with ``query_mask`` the queries search only the gallery (``gallery_mask``, default ``~query_mask``:
   the standard In-shop query -> gallery protocol);
@@ -78,7 +78,7 @@ def erc(errors: torch.Tensor, confidences: torch.Tensor) -> float:
 def confidence_accuracy(correct: torch.Tensor, confidences: torch.Tensor) -> float:
     """Best accuracy of 'predict correct iff confidence >= t' over all t (t = +inf included).
 
-    NaN when ``correct`` is empty or constant (REFERENCE.md Appendix C).
+    NaN when ``correct`` is empty or constant (docs/reference.md Appendix C).
     """
     correct = torch.as_tensor(correct).bool()
     n = correct.numel()
@@ -281,8 +281,8 @@ class _Engine:
         conf = self.conf[q_ids] if self.conf is not None else None
         return hits, ap, ap_ms, num_rel, conf
 
-    def subset_metrics(self, kept: torch.Tensor | None, metrics: Iterable[str]) -> dict[str, float]:
-        hits, ap, ap_ms, num_rel, conf = self.subset_stats(kept)
+    def subset_metrics(self, kept: torch.Tensor | None, metrics: Iterable[str], stats=None) -> dict[str, float]:
+        hits, ap, ap_ms, num_rel, conf = stats if stats is not None else self.subset_stats(kept)
         has_pos = num_rel > 0
         out: dict[str, float] = {}
         metrics = list(metrics)
@@ -381,8 +381,8 @@ def retrieval_metrics(embeddings, labels, confidences=None, *, recall_k: Sequenc
                       query_mask=None, gallery_mask=None, scorer: Similarity = "cosine",
                       rerank_fn: ScoreFn | None = None, modes=None, candidate_similarity: Similarity = "l2",
                       memory_budget: int = DEFAULT_MEMORY_BUDGET, backend: str = "torch",
-                      device: str | torch.device | None = None) -> dict[str, float]:
-    """All retrieval metrics of a labelled embedding set, keys as REFERENCE.md section 6.
+                      device: str | torch.device | None = None, query_errors: dict | None = None) -> dict[str, float]:
+    """All retrieval metrics of a labelled embedding set, keys as docs/reference.md §6.
 
     Args:
         embeddings: ``(N, P)`` vectors (or flat distribution parameters when ``rerank_fn`` is given).
@@ -396,7 +396,7 @@ def retrieval_metrics(embeddings, labels, confidences=None, *, recall_k: Sequenc
             complement of the queries). Default: leave-one-out over all items.
         scorer: similarity of the exact search: ``"cosine" | "dot" | "l2"`` or a pairwise callable
             ``fn(a (c, P), b (G, P)) -> (c, G)`` (e.g. ``knn.isotropic_gaussian_mls``: exact MLS search).
-        rerank_fn: the reference protocol for distribution scorers (REFERENCE.md 6.2 steps 1-4):
+        rerank_fn: the reference protocol for distribution scorers (docs/reference.md §6.2 steps 1-4):
             candidates are the ``R - 1 = max(max k, max class size)`` nearest ``modes`` under
             ``candidate_similarity`` (self excluded), re-ranked by
             ``rerank_fn(query (Q,1,P), candidates (Q,K,P)) -> (Q,K)`` on ``embeddings``.
@@ -404,6 +404,11 @@ def retrieval_metrics(embeddings, labels, confidences=None, *, recall_k: Sequenc
         candidate_similarity: similarity of the candidate search (the reference: ``"l2"``).
         memory_budget: bytes per score block. backend: ``"torch"`` or ``"faiss"``.
         device: where to compute (default: the embeddings' device).
+        query_errors: a dict to receive the per-item errors behind the ERC metrics (with confidences):
+            ``erc-recall@1`` and ``erc-mapr``, ``(N,)`` float64 arrays, NaN for the items that are not
+            among the metric's queries. ``erc(errors[valid], confidences[valid])`` with
+            ``valid = ~isnan(errors)`` is then the returned ERC value, bit for bit (what the report's
+            ERC curves are drawn from).
 
     Returns:
         ``{metric: float}``; NaN for undefined values (no query with a relevant item, constant
@@ -416,8 +421,15 @@ def retrieval_metrics(embeddings, labels, confidences=None, *, recall_k: Sequenc
     engine = _build_engine(embeddings, labels, confidences, recall_k=recall_k, query_mask=query_mask,
                            gallery_mask=gallery_mask, scorer=scorer, rerank_fn=rerank_fn, modes=modes,
                            candidate_similarity=candidate_similarity, memory_budget=memory_budget, backend=backend, device=device)
+    if int(num_filter_out_bins) < 0:
+        raise ConfigError(f"num_filter_out_bins must be >= 0 (0: no filter-out curve), got {num_filter_out_bins}.")
+    if "recall" in metrics:
+        _warn_recall_k(engine)
     engine.prepare(int(num_filter_out_bins))
-    out = engine.subset_metrics(None, metrics)
+    stats = engine.subset_stats(None)
+    out = engine.subset_metrics(None, metrics, stats)
+    if query_errors is not None and engine.conf is not None:
+        query_errors.update(_query_errors(engine, stats))
     if "recall" in metrics and out and all(math.isnan(out[f"recall@{k}"]) for k in engine.ks):
         warnings.warn("no query has a relevant gallery item (all classes are singletons): recall is NaN.",
                       stacklevel=2)
@@ -425,6 +437,32 @@ def retrieval_metrics(embeddings, labels, confidences=None, *, recall_k: Sequenc
         for name, value in engine.subset_metrics(kept, metrics).items():
             out[f"filter-out/{f:.3f}/{name}"] = value
     return out
+
+
+def _query_errors(engine: _Engine, stats) -> dict[str, np.ndarray]:
+    """Per-item ERC errors ``(N,)`` of the whole set (NaN: not a query of that metric), computed by the
+    same expressions as the ERC metrics of `_Engine.subset_metrics`."""
+    hits, ap, _, num_rel, _ = stats
+    has_pos = num_rel > 0
+    ids = engine.query_ids
+    recall_errors = torch.full((engine.x.shape[0],), math.nan, dtype=torch.float64, device=ids.device)
+    ap_errors = recall_errors.clone()
+    recall_errors[ids[has_pos]] = 1.0 - hits[1][has_pos].double()
+    ap_errors[ids] = (1.0 - ap).double()
+    return {"erc-recall@1": recall_errors.cpu().numpy(), "erc-mapr": ap_errors.cpu().numpy()}
+
+
+def _warn_recall_k(engine: _Engine) -> None:
+    """Say so when a recall@k has k beyond the longest ranked list: by the reference's convention (its test
+    suite: recall@10 on 6 items is 1) the list is capped at the set, so the value is 1.0 by construction."""
+    outside = bool((engine.qmask & ~engine.gmask).any())
+    longest = int(engine.gmask.sum()) - (0 if outside else 1)
+    too_large = [k for k in engine.ks if k > longest]
+    if too_large:
+        warnings.warn(f"recall@{too_large[0]}: k exceeds the {longest} items a query can rank here "
+                      f"({engine.x.shape[0]} items); as in the reference the list is capped at the set, so "
+                      f"recall@k for k >= {longest} is 1.0 by construction (for every query with a relevant item)",
+                      stacklevel=4)
 
 
 def filter_out_curves(embeddings, labels, confidences, *, num_bins: int = 10, **kwargs

@@ -1,4 +1,4 @@
-"""Pair-verification metrics from pair scores, 0/1 labels and optional confidences (REFERENCE.md 6.3).
+"""Pair-verification metrics from pair scores, 0/1 labels and optional confidences (docs/reference.md §6.3).
 
 Pure numpy in float64 (pair lists are 1-D; no sklearn at run time).
 
@@ -210,7 +210,7 @@ def verification_metrics(scores, labels, confidences=None, *, fpr_targets: Seque
         fpr_targets: target FPRs; the first gives the reference keys ``tpr``/``fpr`` (closest point).
         reference_float32_pr: round the positive rate to float32 inside the accuracy curve as the
             reference does; this decides which of exactly tied max-accuracy thresholds is used by the
-            confidence metrics (REFERENCE.md Appendix C). Default: exact float64 (first argmax).
+            confidence metrics (docs/reference.md Appendix C). Default: exact float64 (first argmax).
 
     Returns:
         ``pr, auc, max_accuracy, accuracy_10fold (accuracy_{k}fold), tpr, fpr, eer``, per target

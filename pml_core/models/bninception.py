@@ -1,4 +1,4 @@
-"""BN-Inception stem (Ioffe & Szegedy 2015) in the layout of the pretrainedmodels port (REFERENCE.md 5.2).
+"""BN-Inception stem (Ioffe & Szegedy 2015) in the layout of the pretrainedmodels port (docs/reference.md §5.2).
 
 ``(B, 3, H, W)`` RGB, normalised with mean (0.502, 0.459, 0.408) and std 1/255 (so values are 0-255 minus the
 ImageNet mean) -> ``(B, 1024, H/32, W/32)`` (7x7 at 224 px). The stem flips RGB -> BGR itself: the ImageNet

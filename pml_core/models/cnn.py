@@ -1,9 +1,9 @@
-"""CNN embedder: images -> flat distribution parameters (REFERENCE.md 5.2).
+"""CNN embedder: images -> flat distribution parameters (docs/reference.md §5.2).
 
 ``stem -> pooling -> flatten -> head ([BN] [dropout] Linear(F, P - extra_head_dim), zero bias)
 -> x output_scale -> concat extra head -> distribution normaliser (if head_normalize)``.
 
-Parameter names (checkpoint prefixes, REFERENCE 9.3): ``_stem.``, ``_head.``, ``_extra_head.``,
+Parameter names (checkpoint prefixes, docs/reference.md §9.3): ``_stem.``, ``_head.``, ``_extra_head.``,
 ``_normalizer.``, ``_output_scale``.
 """
 
@@ -33,7 +33,7 @@ class ExtraHead(nn.Module):
     """(B, F) -> (B, out_features): ``num_layers - 1`` Linear layers halving the width, then a Linear with zero bias.
 
     ``relu=True`` (kit default) applies a ReLU after every hidden Linear; the reference builds the ReLUs but
-    never inserts them (``relu=False``: a product of linear maps, REFERENCE 12.3). Parameter names do not
+    never inserts them (``relu=False``: a product of linear maps, docs/reference.md §12.3). Parameter names do not
     depend on ``relu`` (``layers.<i>.weight``), so checkpoints load either way.
     """
 
@@ -83,7 +83,7 @@ class CNNEmbedder(nn.Module):
         "output_scale": 1.0,
         "disable_head": False,
         # kit additions
-        "extra_head_relu": True,  # False: the reference's purely linear extra head (REFERENCE 12.3)
+        "extra_head_relu": True,  # False: the reference's purely linear extra head (docs/reference.md §12.3)
         "pretrained_path": None,  # local weights file (bninception); default: the kit's weights cache
     }
 
@@ -123,7 +123,7 @@ class CNNEmbedder(nn.Module):
         self._extra_head = (
             ExtraHead(features, extra_dim, int(p["extra_head_layers"]), bool(p["extra_head_relu"])) if extra_dim > 0 else None
         )
-        # Always a buffer (the reference stores it only when != 1, which breaks strict loading, REFERENCE 12.14).
+        # Always a buffer (the reference stores it only when != 1, which breaks strict loading, docs/reference.md §12.14).
         self.register_buffer("_output_scale", torch.tensor(float(p["output_scale"])))
         self._normalizer = normalizer if p["head_normalize"] else None
 

@@ -1,4 +1,4 @@
-"""Global pooling of a CNN feature map (REFERENCE.md 5.2).
+"""Global pooling of a CNN feature map (docs/reference.md §5.2).
 
 `avg` and `max` are adaptive poolings to 1x1; `multi` combines several poolings given by a mode string
 (``a`` average, ``m`` max, a digit ``p`` generalised-mean (power) pooling) by summing or concatenating.
@@ -15,7 +15,7 @@ from ..errors import ConfigError
 class PowerPool2d(nn.Module):
     """Generalised-mean pooling ``(mean x^p)^(1/p)`` over the spatial axes: (B, C, H, W) -> (B, C, 1, 1).
 
-    The reference computes this and returns the input map unchanged (REFERENCE 12.4); here the
+    The reference computes this and returns the input map unchanged (docs/reference.md §12.4); here the
     pooled value is returned (docs/deviations.md).
     """
 

@@ -1,4 +1,4 @@
-"""The face-verification table (issue 9) from the run store: accuracy on each verification bin, TPR@FPR,
+"""The face-verification table from the run store: accuracy on each verification bin, TPR@FPR,
 pair confidence quality, and IJB TAR@FAR when an IJB result file sits in a run folder.
 
 The slice comes from ``configs/grids/faces.yaml`` (one section per profile). In the tiny and smoke profiles
@@ -12,8 +12,8 @@ import json
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
+from ..config import load_yaml
 from ..experiments.grid import CONFIGS_ROOT
 from . import paper, tables
 
@@ -27,7 +27,7 @@ STAND_IN = ("STAND-IN: no face data in this profile; the columns are the glyph r
 
 def face_slice(profile: str, **given) -> dict:
     """The face slice of ``profile`` (configs/grids/faces.yaml) with the given (non-None) entries replacing it."""
-    sections = yaml.safe_load((CONFIGS_ROOT / "grids" / "faces.yaml").read_text())
+    sections = load_yaml(CONFIGS_ROOT / "grids" / "faces.yaml")
     slice_ = {"variants": [], "ablations": {}, **sections[profile if profile in sections else "smoke"]}
     slice_.update({key: value for key, value in given.items() if value is not None})
     return slice_
@@ -81,23 +81,29 @@ def ijb_frame(results_root, profile: str, slice_: dict, methods: list[str]) -> p
 
 
 def face_table(results_root, profile: str, slice_: dict, output_dir, methods: list[str] | None = None
-               ) -> tuple[pd.DataFrame, list[Path]]:
+               ) -> tuple[tables.Table, list[Path]]:
     """The face table of the slice; writes ``table_face_verification.{csv,md,tex}`` into ``output_dir``."""
     methods = methods or list(slice_["methods"])
+    groups = dict(sorted(paper.method_groups(methods).items(), key=lambda item: item[1] != "Deterministic"))
+    methods = [m for m in groups if m in methods]
     summary = paper.summary(results_root, profile, slice_, methods)
     ijb = ijb_frame(results_root, profile, slice_, methods)
     columns = face_columns(slice_) + [(f"infer-{name}", metric) for name in sorted(set(ijb.test_set)) if not ijb.empty
                                       for metric in IJB_FARS]
     if not ijb.empty:
         summary = pd.concat([summary, ijb.assign(test_set="infer-" + ijb.test_set)], ignore_index=True)
-    table = paper.ordered(_bin_table(summary, columns), methods)
-    caption = (f"Face verification ({profile} profile; mean ± std over the best {slice_['best_k']} seeds; "
-               "10-fold accuracy, max accuracy, TPR at FPR 1e-3 / 1e-4 per bin; IJB TAR@FAR)")
+    runs = paper.best_runs(results_root, profile, slice_, methods)
+    title = ("Face verification: 10-fold accuracy, max accuracy, TPR at FPR 1e-3 / 1e-4 per bin, pair confidence "
+             "AUROC; IJB TAR@FAR")
+    caption = paper.caption(title, profile, slice_, runs)
+    notes = [note for note in [paper.budget_note(profile)] if note]
     if is_stand_in(slice_):
         caption = f"{STAND_IN}. {caption}"
+    table = tables.Table(paper.ordered(_bin_table(summary, columns), methods, groups), caption, notes, groups,
+                         paper.run_ids(runs), slice_["best_k"])
     if table.empty:  # no complete run in the slice: nothing to write
         return table, []
-    return table, tables.write_table(table, output_dir, "table_face_verification", caption)
+    return table, tables.write_table(table, output_dir, "table_face_verification")
 
 
 def face_ijb_results(results_root, profile: str, slice_: dict, ijb_root, *, methods: list[str] | None = None,
@@ -118,7 +124,7 @@ def face_ijb_results(results_root, profile: str, slice_: dict, ijb_root, *, meth
                     path = Path(run) / IJB_FILE
                     if path.is_file():
                         continue
-                    cfg = parse_config({**yaml.safe_load((Path(run) / "config.yaml").read_text()), "device": device})
+                    cfg = parse_config({**load_yaml(Path(run) / "config.yaml"), "device": device})
                     checkpoint = ckpt.stage_dir(run, num_stages(cfg) - 1) / f"{cfg.stage_resume}.pth"
                     if not checkpoint.is_file():
                         continue

@@ -31,7 +31,7 @@ def load_runs(results_root: str | Path, profile: str) -> pd.DataFrame:
 
 
 def best_seeds(runs: pd.DataFrame, k: int) -> pd.DataFrame:
-    """Keep, per (dataset, method, dim), the ``k`` seeds with the best selection score (REFERENCE.md 9.5)."""
+    """Keep, per (dataset, method, dim), the ``k`` seeds with the best selection score (docs/reference.md §9.5)."""
     if runs.empty:
         return runs
     selection = runs[(runs.test_set == "selection") & (runs.metric == "score")]

@@ -115,3 +115,35 @@ def create_logger(spec: str | None, root: str | Path) -> Logger:
             raise ConfigError(f"--logger {spec!r}: expected wandb:<project>:<experiment>[:<group>]")
         return WandbLogger(parts[1], parts[2], parts[3] if len(parts) == 4 else None, Path(root))
     raise ConfigError(f"--logger {spec!r}: expected tensorboard, none or wandb:<project>:<experiment>[:<group>]")
+
+
+class EchoLogger(Logger):
+    """Another logger plus one progress line per epoch through ``echo``:
+    ``"<prefix>: epoch 4/10, loss 2.31, valid/mapr 0.412 (3 s)"`` (what ``grid`` prints while it trains).
+
+    ``total_epochs`` counts every stage (the loop's step is the global epoch); ``watch`` names the logged
+    metric to show beside the loss (the run's selection metric) when the epoch has it.
+    """
+
+    def __init__(self, inner: Logger, echo, prefix: str, total_epochs: int, watch: str | None = None):
+        self.inner, self.echo, self.prefix = inner, echo, prefix
+        self.total_epochs, self.watch = total_epochs, watch
+
+    def log_config(self, config: dict) -> None:
+        self.inner.log_config(config)
+
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        self.inner.log_metrics(metrics, step)
+        parts = [f"epoch {step}/{self.total_epochs}"]
+        if isinstance(metrics.get("train/loss"), (int, float)):
+            parts.append(f"loss {metrics['train/loss']:.4g}")
+        if self.watch and isinstance(metrics.get(self.watch), (int, float)):
+            parts.append(f"{self.watch} {metrics[self.watch]:.4g}")
+        seconds = metrics.get("seconds")
+        self.echo(f"{self.prefix}: {', '.join(parts)}" + (f" ({seconds:.0f} s)" if seconds is not None else ""))
+
+    def log_hparams(self, hparams: dict, metrics: dict[str, float]) -> None:
+        self.inner.log_hparams(hparams, metrics)
+
+    def close(self) -> None:
+        self.inner.close()

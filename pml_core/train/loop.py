@@ -4,7 +4,7 @@ A plain PyTorch loop (no framework owns it). One call, `train_run`, trains every
 ``train_root`` and then tests the selected checkpoint; re-running the same call after a kill resumes
 from the last completed epoch and ends with the same metrics as an uninterrupted run (on CPU).
 
-Seeding follows the reference (REFERENCE.md 9.4): the global seed of epoch ``e`` (counted over all
+Seeding follows the reference (docs/reference.md §9.4): the global seed of epoch ``e`` (counted over all
 stages, from 1) is ``seed + e``; model construction uses ``seed``. The sampler is a function of
 (seed, epoch), so the saved epoch is enough to resume the data order; RNG states are saved as well.
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from tqdm.auto import tqdm
 
 from ..config import Config, num_stages, stage_config
 from ..errors import RunError
-from ..utils import resolve_device, rng_state, seed_everything, set_rng_state
+from ..utils import announce, resolve_device, rng_state, seed_everything, set_rng_state
 from . import checkpoint as ckpt
 from . import distributed
 from .loggers import Logger
@@ -85,6 +86,12 @@ class StageTrainer:
         self.bad_epochs = 0
         self.history: list[dict] = []
         self.completed = False
+        from ..evaluate import check_classification_metrics, classification_metric_names
+
+        check_classification_metrics(self.cfg, self.datasets, self.model)
+        self.train_metric_names = classification_metric_names(self.cfg, "train", train_set, self.model)
+        self.train_metrics = None
+        self.resume_state = self._load_resume_state()
         self._prepare_weights()
         self.optimizer = build_optimizer(self.model, self.cfg.trainer_params)
         self.scheduler = build_scheduler(self.optimizer, self.cfg.trainer_params)
@@ -106,9 +113,31 @@ class StageTrainer:
         return build_train_loader(self.datasets.train, self.cfg.dataset_params, seed=self.cfg.seed,
                                   epoch=self.epoch_offset + epoch, **shard)
 
+    def _load_resume_state(self) -> dict | None:
+        """This stage's last.pth, or None to train the stage from its start.
+
+        A stage whose best.pth is gone (deleted as damaged) while the run still needs it (``stage_resume:
+        best``, and this is the last stage or the next one has not started) is trained again from its start:
+        training is deterministic, so this rebuilds the same best.pth instead of passing other weights off as
+        the best epoch's.
+        """
+        last = self.dir / "last.pth"
+        if not last.is_file():
+            return None
+        state = ckpt.load_checkpoint(last)
+        needed = self.root_cfg.stage_resume == "best" and (
+            self.stage == num_stages(self.root_cfg) - 1
+            or not (ckpt.stage_dir(self.train_root, self.stage + 1) / "last.pth").is_file())
+        if needed and state["best_epoch"] is not None and not (self.dir / "best.pth").is_file():
+            if self.rank == 0:
+                warnings.warn(f"{self.dir / 'best.pth'} is missing (the best epoch was {state['best_epoch']}): "
+                              f"stage {self.stage} is trained again from its start to rebuild it", stacklevel=2)
+            return None
+        return state
+
     def _prepare_weights(self) -> None:
         """Stage 0: run the initialiser. Later stages: load the previous stage's checkpoint."""
-        if (self.dir / "last.pth").is_file():
+        if self.resume_state is not None:
             return  # resuming this stage: its own checkpoint holds the weights
         if self.stage == 0:
             from ..initializer import initialize_model
@@ -118,15 +147,13 @@ class StageTrainer:
             initialize_model(self.model, self.cfg.initializer_params, batches)
             return
         previous = ckpt.stage_dir(self.train_root, self.stage - 1) / f"{self.root_cfg.stage_resume}.pth"
-        state = ckpt.load_checkpoint(previous)
-        ckpt.load_model_state(self.model, state["model"], self.cfg.resume_prefixes)
+        ckpt.load_model_state(self.model, ckpt.load_model_weights(previous), self.cfg.resume_prefixes)
 
     def _resume(self) -> None:
-        last = self.dir / "last.pth"
-        if not last.is_file():
+        state, self.resume_state = self.resume_state, None
+        if state is None:
             return
-        state = ckpt.load_checkpoint(last)
-        self.model.load_state_dict(state["model"])
+        ckpt.load_model_state(self.model, state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
@@ -136,6 +163,10 @@ class StageTrainer:
         self.history = state["history"]
         self.completed = state["completed"]
         set_rng_state(state["rng"])
+        if self.rank == 0:
+            last = self.dir / "last.pth"
+            announce(f"reusing the complete stage {self.stage} in {last}" if self.completed
+                     else f"resuming stage {self.stage} at epoch {self.start_epoch + 1} from {last}")
 
     # -- epochs --------------------------------------------------------------------------------
 
@@ -144,10 +175,11 @@ class StageTrainer:
         def compute():
             with torch.autocast(self.device.type, enabled=self.use_amp):
                 output = self.train_model(images, labels)
-            return self.criterion(output, labels)
+            return output, *self.criterion(output, labels)
 
         self.optimizer.zero_grad(set_to_none=True)
-        loss, terms = compute()
+        output, loss, terms = compute()
+        self._update_train_metrics(output, labels)
         if not torch.isfinite(loss):
             return loss, terms, torch.full((), float("nan"))
         self.scaler.scale(loss).backward()
@@ -156,7 +188,7 @@ class StageTrainer:
         if isinstance(self.optimizer, SAM):
             def closure():
                 self.optimizer.zero_grad(set_to_none=True)
-                again, _ = compute()
+                _, again, _ = compute()
                 again.backward()
                 clip_gradients(self.model.parameters(), self.cfg.trainer_params.gradient_clipping)
                 return again
@@ -167,8 +199,25 @@ class StageTrainer:
         self.scaler.update()
         return loss, terms, grad_norm
 
+    def _update_train_metrics(self, output, labels: torch.Tensor) -> None:
+        """Accumulate `train_classification_metrics` on a training batch (logits with margins, as the reference)."""
+        if self.train_metrics is None:
+            return
+        positive = None
+        if self.train_metrics.scores:
+            from ..evaluate import class_targets
+
+            positive = self.model.score(output.params.detach(), class_targets(self.model)[labels].detach())
+        self.train_metrics.update(labels, logits=output.logits, positive_scores=positive)
+
     def train_epoch(self, epoch: int) -> dict:
         self.model.train()
+        self.train_metrics = None
+        if self.train_metric_names:
+            from ..metrics.classification import ClassificationAccumulator
+
+            self.train_metrics = ClassificationAccumulator("accuracy" in self.train_metric_names,
+                                                           "scores" in self.train_metric_names)
         loader = self._train_loader(epoch)
         limit = self.cfg.trainer_params.max_steps_per_epoch
         total = min(len(loader), limit) if limit else len(loader)
@@ -187,21 +236,30 @@ class StageTrainer:
             if not torch.isfinite(loss):
                 raise RunError(f"loss became {float(loss.detach())} at stage {self.stage}, epoch {epoch + 1}, step {step + 1} "
                                f"(terms: {', '.join(f'{k}={float(v):.4g}' for k, v in terms.items())}); "
-                               "lower the learning rate or enable gradient clipping")
+                               f"{self._nan_advice()}")
             loss_sum += loss.detach()
             for key, value in terms.items():
                 sums[key] = sums.get(key, 0.0) + value
             grad_norm_sum += grad_norm.to(grad_norm_sum.device)
             steps += 1
             if self.progress and step % 10 == 0:
-                bar.set_postfix(loss=f"{float(loss):.4f}")
+                bar.set_postfix(loss=f"{float(loss.detach()):.4f}")
         bar.close()
         if steps == 0:
             raise RunError(f"stage {self.stage}: the train loader yielded no batch (dataset smaller than batch_size?)")
         stats = {"loss": float(loss_sum) / steps}
         stats.update({key: float(value) / steps for key, value in sums.items()})
         stats["grad_norm"] = float(grad_norm_sum) / steps
+        if self.train_metrics is not None:
+            stats.update(self.train_metrics.compute())
         return distributed.mean_over_ranks(stats, self.device)
+
+    def _nan_advice(self) -> str:
+        clipping = self.cfg.trainer_params.gradient_clipping
+        if clipping:
+            return (f"lower trainer_params.optimizer_params.lr (gradient clipping at {clipping:g} is on; a lower "
+                    f"trainer_params.gradient_clipping may help too)")
+        return "lower trainer_params.optimizer_params.lr or enable trainer_params.gradient_clipping (e.g. 5)"
 
     def validate(self) -> dict[str, dict[str, float]]:
         from ..evaluate import evaluate_model
@@ -276,9 +334,14 @@ class StageTrainer:
             self._save(epoch + 1)
             if stop:
                 break
-        if not (self.dir / "best.pth").is_file() and self.rank == 0:  # zero epochs configured
-            ckpt.save_checkpoint(self.dir / "best.pth", model=self.model.state_dict(), epoch=0, score=None,
-                                 stage=self.stage)
+        if not (self.dir / "best.pth").is_file() and self.rank == 0:
+            if tp.num_epochs == 0:  # no epoch configured: the starting weights are the stage's result
+                ckpt.save_checkpoint(self.dir / "best.pth", model=self.model.state_dict(), epoch=0, score=None,
+                                     stage=self.stage)
+            elif self.best_epoch is None and self.root_cfg.stage_resume == "best":
+                raise RunError(f"stage {self.stage}: no epoch gave a finite {tp.selection_dataset}/"
+                               f"{tp.selection_metric}, so there is no best checkpoint to select; choose another "
+                               f"trainer_params.selection_metric, or set stage_resume: last")
         if not self.completed:
             self.completed = True
             self._save(self.start_epoch)

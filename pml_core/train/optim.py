@@ -1,4 +1,4 @@
-"""Optimisers, parameter groups and learning-rate schedules (REFERENCE.md 9.4)."""
+"""Optimisers, parameter groups and learning-rate schedules (docs/reference.md §9.4)."""
 
 from __future__ import annotations
 

@@ -1,1 +1,1 @@
-"""Readers of the real datasets' on-disk layouts (REFERENCE.md 8.2)."""
+"""Readers of the real datasets' on-disk layouts (docs/reference.md §8.2)."""

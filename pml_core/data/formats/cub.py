@@ -1,4 +1,4 @@
-"""CUB-200-2011 (REFERENCE.md 8.2): images.txt, image_class_labels.txt, train_test_split.txt, images/."""
+"""CUB-200-2011 (docs/reference.md §8.2): images.txt, image_class_labels.txt, train_test_split.txt, images/."""
 
 from __future__ import annotations
 

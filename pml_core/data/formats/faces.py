@@ -1,9 +1,12 @@
-"""InsightFace face sets: RecordIO train set + verification bins (REFERENCE.md 8.2 "MXNet face sets").
+"""InsightFace face sets: RecordIO train set + verification bins (docs/reference.md §8.2 "MXNet face sets").
 
 ``<root>/train.rec``, ``train.idx``, ``property`` ("num_classes,height,width"); record 0's label holds
 (first index after the images, ...); images are records 1 .. images_end - 1, label = int(header label).
-Bins ``<root>/<name>.bin``: a pickle of (list of encoded images, list of same/different booleans), two
-consecutive images per pair. Bins are read with a restricted unpickler: only bytes and numpy array
+Bins ``<root>/<name>.bin`` (the official lists: CASIA lfw, cfp_fp, cfp_ff, calfw, cplfw, agedb_30, MS1M also
+vgg2_fp; InsightFace's CASIA zip ships lfw, cfp_fp and agedb_30): the bins present are used and the absent ones
+named in one DataWarning, unless ``dataset_params.verification_bins`` names the bins to use (each must be there).
+A bin is a pickle of (list of encoded images, list of same/different booleans), two consecutive images per pair.
+Bins are read with a restricted unpickler: only bytes and numpy array
 reconstruction are allowed; any other global (os.system, eval, ...) is refused with a DataError before
 anything runs.
 """
@@ -12,12 +15,13 @@ from __future__ import annotations
 
 import io
 import pickle
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from ...errors import DataError
-from ..base import BaseDataset, decode_bytes
+from ..base import BaseDataset, DataWarning, decode_bytes
 from ..pairs import PairsDataset
 from .common import locate, prep_hint
 from .recordio import IndexedRecordIO
@@ -148,25 +152,47 @@ def insightface_trainset(root: Path) -> RecordIODataset:
     return dataset
 
 
-def faces_openset(root: Path, bins: tuple[str, ...], subfolders: tuple[str, ...]):
+def select_bins(folder: Path, known: tuple[str, ...], requested: list[str] | None) -> tuple[list[str], list[str]]:
+    """(bins to test on, known bins absent from ``folder``).
+
+    ``requested`` None: every bin of ``known`` present in ``folder`` (at least one). A requested bin that is
+    absent is a DataError naming all such bins and the folder at once."""
+    present = [name for name in known if (folder / f"{name}.bin").is_file()]
+    absent = [name for name in known if name not in present]
+    if requested is None:
+        if not present:
+            raise DataError(f"{folder} holds no verification bin (looked for {', '.join(f'{b}.bin' for b in known)}); "
+                            f"{prep_hint(SCRIPT)}")
+        return present, absent
+    missing = [name for name in requested if not (folder / f"{name}.bin").is_file()]
+    if missing:
+        have = sorted(p.stem for p in folder.glob("*.bin"))
+        raise DataError(f"dataset_params.verification_bins asks for {', '.join(missing)}, but {folder} has no "
+                        f"{', '.join(f'{b}.bin' for b in missing)} (bins there: {', '.join(have) or 'none'}); copy "
+                        f"the bin(s) there or remove them from verification_bins")
+    return list(requested), [name for name in absent if name not in requested]
+
+
+def faces_openset(root: Path, bins: tuple[str, ...], subfolders: tuple[str, ...], requested: list[str] | None = None):
+    """Train set and {bin name: pairs} of an InsightFace folder; absent official bins are one DataWarning
+    (unless ``requested``, `DatasetParams.verification_bins`, names the bins to use)."""
     folder = locate(root, "train.rec", subfolders, SCRIPT)
+    chosen, absent = select_bins(folder, bins, requested)
+    if absent and requested is None:
+        warnings.warn(f"{folder}: no {', '.join(f'{b}.bin' for b in absent)}; testing on {', '.join(chosen)} only "
+                      f"(name the bins you use with dataset_params.verification_bins to silence this)",
+                      DataWarning, stacklevel=2)
     train = insightface_trainset(folder)
-    tests = {}
-    for name in bins:
-        path = folder / f"{name}.bin"
-        if not path.is_file():
-            raise DataError(f"verification bin {path} is missing; {prep_hint(SCRIPT)}")
-        tests[name] = bin_pairs(path)
-    return train, tests
+    return train, {name: bin_pairs(folder / f"{name}.bin") for name in chosen}
 
 
 def casia_openset(params, root):
-    return faces_openset(Path(root), CASIA_BINS, ("casia", "faces_webface_112x112", "CASIA"))
+    return faces_openset(Path(root), CASIA_BINS, ("casia", "faces_webface_112x112", "CASIA"), params.verification_bins)
 
 
 def ms1mv2_openset(params, root):
-    return faces_openset(Path(root), MS1M_BINS, ("ms1mv2", "faces_emore"))
+    return faces_openset(Path(root), MS1M_BINS, ("ms1mv2", "faces_emore"), params.verification_bins)
 
 
 def ms1mv3_openset(params, root):
-    return faces_openset(Path(root), MS1M_BINS, ("ms1mv3", "ms1m-retinaface-t1"))
+    return faces_openset(Path(root), MS1M_BINS, ("ms1mv3", "ms1m-retinaface-t1"), params.verification_bins)

@@ -1,4 +1,4 @@
-"""LFW (REFERENCE.md 8.2): lfw-deepfunneled/<Name>/<Name>_NNNN.jpg, peopleDev*.txt, pairsDev*.txt.
+"""LFW (docs/reference.md §8.2): lfw-deepfunneled/<Name>/<Name>_NNNN.jpg, peopleDev*.txt, pairsDev*.txt.
 
 ``lfw-openset``: train = the DevTrain people as classification (label = index of the name in the
 sorted DevTrain list), test ``lfw`` = the pairsDevTest pairs (verification). ``lfw-joined-openset``:

@@ -1,4 +1,4 @@
-"""Serialized open-set folders (REFERENCE.md 8.2 "Serialized"): per split ``<stem>.rec/.idx/.labels/.yaml``.
+"""Serialized open-set folders (docs/reference.md §8.2 "Serialized"): per split ``<stem>.rec/.idx/.labels/.yaml``.
 
 ``train`` is mandatory; every other stem becomes the test set ``infer-<stem>``. Also the writer used by
 tests and ``data_prep`` (`serialize_dataset`): images re-encoded as JPEG (PIL, quality 75).

@@ -1,4 +1,4 @@
-"""Stanford Online Products (REFERENCE.md 8.2): Ebay_train.txt, Ebay_test.txt, images relative to root."""
+"""Stanford Online Products (docs/reference.md §8.2): Ebay_train.txt, Ebay_test.txt, images relative to root."""
 
 from __future__ import annotations
 
