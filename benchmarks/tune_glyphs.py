@@ -15,7 +15,8 @@ Optuna storage (``<out>/<method>/study.db``), so an interrupted search resumes w
 killed half-way is marked failed with the user attribute ``interrupted`` and not counted; the study runs
 until ``--trials`` trials have finished (completed, or failed with a non-finite loss, which counts: it is
 the outcome of those hyper-parameters). One trial of every study (the first, or the next when the study was
-started before this rule) is the family's own values (the method config over the glyphs defaults), enqueued.
+started before this rule) is the family's own values (the method config over the glyphs defaults), enqueued;
+for DUL-reg, whose stage 0 is ArcFace's recipe, it is the best of ArcFace's study instead (`WARM_STARTS`).
 
 13 of the 15 main methods are searched, each with the same number of trials. As in the paper's grid
 (docs/reference.md, Appendix A), PFE and SCF, whose stage 1 freezes the backbone, take the values of ArcFace's
@@ -48,6 +49,11 @@ ORDER = ["hib", "proxy-anchor", "dsml", "spe", "vmf-loss", "arcface", "cosface",
          "multi-similarity", "dul-cls-arcface", "vmfmm", "dul-reg-arcface"]
 # Main methods that take another method's study (the paper's protocol for PFE and SCF).
 SOURCES = {"pfe-arcface": "arcface", "scl-arcface": "arcface"}
+# Searched methods whose stage 0 is another searched method's recipe: their enqueued first trial is that method's
+# best values instead of the family defaults (DUL-reg's stage 0 is ArcFace, whose reference scale 64 / margin 0.5
+# does not train the small CNN from scratch: a first DUL-reg study from those defaults found nothing in 12 trials,
+# best validation MAP@R 0.041, while ArcFace's best values give DUL-reg 0.36 after stage 1).
+WARM_STARTS = {"dul-reg-arcface": "arcface"}
 SAMPLER = {"multivariate": True, "n_startup_trials": 8}
 PROFILE, DATASET, DIM = "smoke", "glyphs", 128
 
@@ -146,6 +152,35 @@ def default_values(method: str) -> dict:
     return values
 
 
+def first_values(method: str, out: Path) -> tuple[dict, dict]:
+    """The enqueued first trial of ``method``'s study and its user attributes: the family defaults, or the best
+    values of the `WARM_STARTS` study its stage 0 repeats (which must be finished)."""
+    if method not in WARM_STARTS:
+        return default_values(method), {"family_defaults": True}
+    source = WARM_STARTS[method]
+    summary = study_summary(source, out)
+    if summary is None:
+        raise SystemExit(f"{method} starts from the best values of {source}: tune {source} first")
+    return stage_keys(method, summary["best_params"], source), {"family_defaults": True, "warm_start": source}
+
+
+def stage_keys(method: str, params: dict, source: str) -> dict:
+    """``params`` of a study of ``source`` as the search keys of ``method`` (a single-stage study's model keys
+    go to stage 0 of a two-stage method)."""
+    from pml_core.experiments.hopt import search_specs
+
+    keys = {spec.key for spec in search_specs(search_config(method))}
+    values = {}
+    for key, value in params.items():
+        target = key if key in keys else f"stages.0.{key}"
+        if target not in keys:
+            raise SystemExit(f"{method}: the {source} study searched {key!r}, which {method} does not have")
+        values[target] = value
+    if set(values) != keys:
+        raise SystemExit(f"{method}: the {source} study does not set {sorted(keys - set(values))}")
+    return values
+
+
 def tune(method: str, trials: int, out: Path, data_root: str) -> None:
     from pml_core.errors import PMLError
     from pml_core.experiments import hopt
@@ -155,7 +190,8 @@ def tune(method: str, trials: int, out: Path, data_root: str) -> None:
     done = len(finished(study))
     if done < trials and not any(t.user_attrs.get("family_defaults") for t in study.get_trials(deepcopy=False)):
         # One trial starts from the family's own values (the same for every method), the others are TPE's.
-        study.enqueue_trial(default_values(method), user_attrs={"family_defaults": True})
+        values, attrs = first_values(method, out)
+        study.enqueue_trial(values, user_attrs=attrs)
     print(f"[{time.strftime('%H:%M:%S')}] {method}: {done} of {trials} trials done"
           + (f" ({stale} interrupted trial(s) marked failed)" if stale else ""), flush=True)
     while done < trials:
@@ -191,18 +227,8 @@ def best_file_text(method: str, summary: dict, trials: int, source: str | None =
     from pml_core.experiments.hopt import best_patch, search_specs
 
     raw = search_config(method)
-    specs = search_specs(raw)
-    keys = {spec.key for spec in specs}
-    values = {}
-    for key, value in summary["best_params"].items():  # a single-stage study's model keys go to stage 0
-        target = key if key in keys else f"stages.0.{key}"
-        if target not in keys:
-            raise SystemExit(f"{method}: the {source} study searched {key!r}, which {method} does not have")
-        values[target] = value
-    if set(values) != keys:
-        raise SystemExit(f"{method}: the {source} study does not set {sorted(keys - set(values))}")
-    patch = best_patch(raw, values, specs)
     source = source or method
+    patch = best_patch(raw, stage_keys(method, summary["best_params"], source), search_specs(raw))
     header = [] if source == method else [
         f"# The values of the {source} study (the paper's protocol for this method: docs/reference.md, Appendix A)."]
     header += [
