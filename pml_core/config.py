@@ -118,6 +118,7 @@ class ModelParams:
     embedder_type: str = "cnn"
     embedder_params: dict | None = None
     scorer_type: str = "dot"
+    scorer_params: dict | None = None  # kit: e.g. hib {num_samples, positive_scale}, ecs {num_samples, method}
     classifier_type: str | None = "linear"
     classifier_params: dict | None = None
     freeze_classifier: bool = False
@@ -127,6 +128,7 @@ class ModelParams:
 class InitializerParams:
     matrix_initializer: Literal["normal", "xavier_uniform", "xavier_normal", "kaiming_normal", "kaiming_normal_fanout"] | None = None
     num_statistics_batches: int = 10
+    hib_bias: Literal["median", "zero"] = "median"  # kit: b = a x median sample distance; "zero": the reference
 
 
 @dataclass
@@ -234,6 +236,7 @@ COMPONENT_PARAMS = {
     "model_params.distribution_params": ("model_params.distribution_type", "distribution"),
     "model_params.embedder_params": ("model_params.embedder_type", "embedder"),
     "model_params.classifier_params": ("model_params.classifier_type", "classifier"),
+    "model_params.scorer_params": ("model_params.scorer_type", "scorer"),
     "trainer_params.optimizer_params": ("trainer_params.optimizer_type", "optimizer"),
     "trainer_params.classifier_optimizer_params": ("trainer_params.optimizer_type", "optimizer"),
     "trainer_params.scheduler_params": ("trainer_params.scheduler_type", "scheduler"),
@@ -253,6 +256,7 @@ def component_defaults(kind: str, name: str | None) -> dict | None:
         "distribution": ("pml_core.distributions", "DISTRIBUTIONS"),
         "embedder": ("pml_core.models", "EMBEDDERS"),
         "classifier": ("pml_core.heads", "HEADS"),
+        "scorer": ("pml_core.scorers", "SCORERS"),
         "optimizer": ("pml_core.train.optim", "OPTIMIZERS"),
         "scheduler": ("pml_core.train.optim", "SCHEDULERS"),
     }[kind]

@@ -5,7 +5,11 @@
 * vMF-loss classifier: ``output_scale = l/(1-l^2) (D-1)/sqrt(D) / mean|r|`` with r the raw main-head outputs
   of the first ``num_statistics_batches`` training batches (model in train mode, no gradient), so that the
   predicted concentrations start on the scale of the class targets.
-* HIB scorer: ``scale = 1 / mean|mu|`` over the same batches.
+* HIB scorer: ``scale a = 1 / mean|mu|`` over the same batches (the reference), then, with
+  ``hib_bias: median`` (kit default), ``bias b = a * median |z_i - z_j|`` over the scorer's samples of every
+  pair of different images in those batches, so that a typical pair starts at match probability 1/2;
+  ``hib_bias: zero`` keeps the reference's b = 0, where ``a |z_i - z_j|`` is about sqrt(2 D) and every
+  probability starts near sigmoid(-sqrt(2 D)) (1e-7 at D = 128): the loss saturates (docs/deviations.md).
 """
 
 from __future__ import annotations
@@ -88,6 +92,36 @@ def initialize_model(model, initializer_params: InitializerParams, train_batches
         dim = model.distribution.dim
         embedder._output_scale.fill_(l / (1 - l * l) * (dim - 1) / math.sqrt(dim) / max(mean_abs, 1e-12))
     if needs_hib:
-        mean_abs = _statistics(model, batches, count, lambda images: model.distribution.mean(model.embed(images)).abs())
-        with torch.no_grad():
-            scorer.scale.fill_(1.0 / max(mean_abs, 1e-12))
+        used = list(itertools.islice(batches, count))
+        mean_abs = _statistics(model, used, count, lambda images: model.distribution.mean(model.embed(images)).abs())
+        scale = 1.0 / max(mean_abs, 1e-12)
+        scorer.set_scale(scale)
+        if p.hib_bias == "median":
+            scorer.set_bias(scale * hib_median_distance(model, used))
+        else:
+            scorer.set_bias(0.0)
+
+
+@torch.no_grad()
+def hib_median_distance(model, batches: Iterable) -> float:
+    """Median Euclidean distance between the HIB scorer's samples of two different images of a batch.
+
+    For every batch: params (B, P) -> samples (B, K, D) -> distances of the K x K sample pairs of every
+    pair of images i != j of the batch; the median over all batches (model in train mode, as in training).
+    """
+    was_training = model.training
+    model.train()
+    device = _device(model)
+    scorer = model._scorer
+    distances = []
+    for batch in batches:
+        params = model.embed(_images(batch).to(device))
+        samples = model.distribution.sample(params, (params.shape[0], scorer.num_samples))  # (B, K, D)
+        flat = samples.reshape(-1, samples.shape[-1])
+        pair = torch.cdist(flat, flat).reshape(*samples.shape[:2], *samples.shape[:2])  # (B, K, B, K)
+        different = ~torch.eye(samples.shape[0], dtype=torch.bool, device=device)
+        distances.append(pair.permute(0, 2, 1, 3)[different].flatten())
+    model.train(was_training)
+    if not distances:
+        raise ConfigError("the HIB initialisation needs at least one training batch")
+    return float(torch.cat(distances).median())

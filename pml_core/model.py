@@ -96,7 +96,7 @@ def build_model(model_params: ModelParams, num_classes: int, priors=None) -> Mod
     normalizer = distribution.make_normalizer()
     embedder = create_embedder(model_params.embedder_type, distribution.num_parameters, normalizer,
                                model_params.embedder_params)
-    scorer = create_scorer(model_params.scorer_type, distribution)
+    scorer = create_scorer(model_params.scorer_type, distribution, model_params.scorer_params)
     classifier = None
     if model_params.classifier_type is not None:
         if num_classes < 1:

@@ -143,3 +143,30 @@ def test_vmf_loss_needs_vmf():
     with pytest.raises(ConfigError):
         create_head("vmf-loss", create_distribution("gmm", {"dim": 4}), 3, {})
     assert set(HEADS) == {"linear", "arcface", "cosface", "loglike", "vmf-loss", "spe", "scorer"}
+
+
+def test_dsml_initial_target_concentration():
+    """DSML's per-class targets start at kappa = 16 (vMF) / sigma^2 = 1/16 (gmm) by default; null keeps the
+    reference's Xavier-uniform hidden column (kappa ~ 1), where the class logits span about 2 nats."""
+    from pml_core.distributions import create_distribution
+
+    dist = create_distribution("dirac", {"dim": 128, "spherical": True})
+    torch.manual_seed(0)
+    head = create_head("loglike", dist, 10, {"target_distribution": "vmf"})
+    kappa = torch.exp(head.target.split(head.weight).log_kappa).detach()
+    torch.testing.assert_close(kappa, torch.full((10,), 16.0), rtol=1e-4, atol=0)
+    x = torch.nn.functional.normalize(torch.randn(64, 128), dim=-1)
+    spread = lambda h: float((h(x).max(1).values - h(x).min(1).values).mean())  # noqa: E731
+    torch.manual_seed(0)
+    reference = create_head("loglike", dist, 10, {"target_distribution": "vmf", "initial_target_concentration": None})
+    ref_kappa = torch.exp(reference.target.split(reference.weight).log_kappa).detach()
+    assert float((ref_kappa - 1).abs().max()) < 0.3
+    assert spread(head) > 5 * spread(reference)
+    torch.testing.assert_close(head.target.split(head.weight).mean, reference.target.split(reference.weight).mean)
+
+    gmm = create_head("loglike", dist, 10, {"target_distribution": "gmm", "target_distribution_params": {"spherical": True},
+                                            "initial_target_concentration": 4.0})
+    torch.testing.assert_close(torch.exp(gmm.target.split(gmm.weight).log_variance), torch.full((10, 1), 0.25),
+                               rtol=1e-4, atol=0)
+    with pytest.raises(ConfigError, match="initial_target_concentration"):
+        create_head("loglike", dist, 10, {"target_distribution": "vmf", "initial_target_concentration": -1.0})

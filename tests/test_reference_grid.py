@@ -108,6 +108,17 @@ KIT_KEYS = {
     # fix: SPE's paper estimator and epsilon init (the reference implements others, 12.5)
     "model_params.classifier_params.denominator": ("paper", "fix"),
     "model_params.classifier_params.reference_epsilon_init": (False, "fix"),
+    # fix: HIB's bias starts at a x the median sample distance (the reference's b = 0 starts every match
+    # probability near 0 and the model collapses; docs/deviations.md)
+    "initializer_params.hib_bias": ("median", "fix"),
+    # add: the scorers' own parameters, at the reference's fixed values: HIB's and ECS's sample counts (a set:
+    # one value per scorer), ECS's method; fix: HIB's scale a = softplus(raw) stays positive (docs/deviations.md)
+    "model_params.scorer_params": (None, "add"),
+    "model_params.scorer_params.num_samples": ({8, 10}, "add"),
+    "model_params.scorer_params.method": ("auto", "add"),
+    "model_params.scorer_params.positive_scale": (True, "fix"),
+    # fix: DSML's class concentrations start at 16 (the reference's start near 1 barely trains; docs/deviations.md)
+    "model_params.classifier_params.initial_target_concentration": (16.0, "fix"),
     # add: where the pretrained weights file is (the reference downloads it)
     "model_params.embedder_params.pretrained_path": (None, "add"),
     # add: memory bound of the exact k-NN, no effect on the values
@@ -187,8 +198,8 @@ def _reference_stage(cell: dict, index: int) -> tuple[dict, dict]:
         if params_path == "trainer_params.classifier_optimizer_params":
             continue  # a patch of optimizer_params, compared as given
         name = flat.get(type_path)
-        if name is None:
-            continue
+        if name is None or kind not in components:
+            continue  # no such component in the reference (the kit's scorer_params)
         merged = {f"{params_path}.{k}": v for k, v in _flatten(components[kind][name]).items()}
         merged.update({k: v for k, v in flat.items() if k.startswith(params_path + ".")})
         flat = {k: v for k, v in flat.items() if not k.startswith(params_path + ".") and k != params_path}
@@ -275,7 +286,8 @@ def compare_cell(name: str, configs_root: Path = CONFIGS_ROOT, overrides: list[s
             elif key not in ref:
                 if key not in KIT_KEYS:
                     problems.append(f"{where}: {key} = {kit[key]!r} is a kit key missing from KIT_KEYS")
-                elif not _same(kit[key], KIT_KEYS[key][0]):
+                elif not (kit[key] in KIT_KEYS[key][0] if isinstance(KIT_KEYS[key][0], set)
+                          else _same(kit[key], KIT_KEYS[key][0])):
                     problems.append(f"{where}: {key} = {kit[key]!r}, KIT_KEYS says {KIT_KEYS[key][0]!r}")
             elif not _same(ref[key], kit[key]):
                 problems.append(f"{where}: {key} = {kit[key]!r}, the reference has {ref[key]!r}")

@@ -43,12 +43,13 @@ def add_wait_argument(parser: argparse.ArgumentParser) -> None:
                              "(a finished run of the same config is then reused)")
 
 
-def add_launcher_arguments(parser: argparse.ArgumentParser) -> None:
+def add_launcher_arguments(parser: argparse.ArgumentParser, workers_default: int | None = 1,
+                           workers_default_text: str = "1: this process") -> None:
     """``--workers`` / ``--launcher`` and the Slurm options (docs/cluster.md)."""
     group = parser.add_argument_group("workers", "farm the runs out (docs/cluster.md)")
-    group.add_argument("--workers", type=int, default=1, metavar="N",
-                       help="N workers share the runs (default 1: this process). Local: N processes here, one GPU "
-                            "each when the runs use CUDA; with --launcher slurm: a job array of N tasks")
+    group.add_argument("--workers", type=int, default=workers_default, metavar="N",
+                       help=f"N workers share the runs (default {workers_default_text}). Local: N processes here, "
+                            "one GPU each when the runs use CUDA; with --launcher slurm: a job array of N tasks")
     group.add_argument("--launcher", choices=("local", "slurm"), default="local",
                        help="local processes (default) or a Slurm job array through submitit (pip install -e '.[cluster]')")
     group.add_argument("--slurm-partition", default=None, metavar="P", help="Slurm partition of the array tasks")

@@ -1,11 +1,15 @@
 """The paper grid: compose a run's config from ``configs/`` and run or reuse every run of a slice.
 
 A run's config is ``base <- datasets/<dataset> <- methods/<method> <- best/<method>-<dim>-<dataset>
-(when present) <- profiles/<profile> <- {distribution dim, seed} <- overrides``. Completed runs
+(when present) <- profiles/<profile> <- {stage epochs, distribution dim, seed} <- overrides``. Completed runs
 (``metrics.json`` present) are reused; a run that fails is marked (``failed.json``), reported, and the
 grid goes on. A run marked failed by an earlier attempt is reported again, not retried, unless
 ``retry_failed`` (``grid --retry-failed``) clears the marks first: a deterministic failure (a NaN at
 these hyper-parameters, a bug) would otherwise cost its GPU time again on every rerun and requeue.
+
+A grid may split its epoch budget between the stages of multi-stage methods: ``stage_epochs: [9, 3]`` in
+``configs/grids/<profile>.yaml`` sets ``trainer_params.num_epochs`` of stage 0 and stage 1 of every two-stage
+method (the profile's ``num_epochs``, 12, stays the single-stage budget); its ``budget:`` text states the rule.
 
 Any number of workers may run one slice (`GridQueue` drained by `pml_core.experiments.workers`): each
 run folder is claimed by one worker at a time (`pml_core.experiments.claim`), so each run is trained
@@ -52,17 +56,35 @@ def profile_grid(profile: str, configs_root: Path = CONFIGS_ROOT) -> dict:
     return load_yaml(path)
 
 
+def stage_epochs(profile: str, num_stages: int, configs_root: Path = CONFIGS_ROOT) -> list[int] | None:
+    """The grid's ``stage_epochs`` split for a method of ``num_stages`` stages (None: no split for it)."""
+    path = configs_root / "grids" / f"{profile}.yaml"
+    split = (load_yaml(path) or {}).get("stage_epochs") if path.is_file() else None
+    if split is None or num_stages < 2:
+        return None
+    if not (isinstance(split, list) and all(isinstance(e, int) and not isinstance(e, bool) and e >= 0 for e in split)):
+        raise ConfigError(f"{path}: stage_epochs must be a list of epoch counts (one per stage), got {split!r}")
+    if len(split) != num_stages:
+        raise ConfigError(f"{path}: stage_epochs {split} has {len(split)} entries but a method has {num_stages} stages")
+    return split
+
+
 def run_config_dict(profile: str, dataset: str, method: str, dim: int, seed: int, overrides: list[str] = (),
-                    configs_root: Path = CONFIGS_ROOT) -> dict:
-    """The composed (unvalidated) config dict of one grid run."""
+                    configs_root: Path = CONFIGS_ROOT, *, best: bool = True) -> dict:
+    """The composed (unvalidated) config dict of one grid run (``best=False``: without its tuned file, what
+    a hyper-parameter search of the method starts from)."""
     sources: list = [configs_root / "base.yaml",
                      lookup("dataset", _names(configs_root / "datasets"), dataset),
                      lookup("method", _names(configs_root / "methods"), method)]
-    best = configs_root / "best" / f"{method}-{dim}-{dataset}.yaml"
-    if best.is_file():
-        sources.append(best)
+    tuned = configs_root / "best" / f"{method}-{dim}-{dataset}.yaml"
+    if best and tuned.is_file():
+        sources.append(tuned)
     sources.append(lookup("profile", _names(configs_root / "profiles"), profile))
-    raw = compose(sources, overrides)
+    raw = compose(sources)
+    split = stage_epochs(profile, len(raw.get("stages") or []), configs_root)
+    for stage, epochs in zip(raw.get("stages") or [], split or []):
+        stage.setdefault("trainer_params", {})["num_epochs"] = epochs
+    raw = compose([raw], overrides)
     raw = merge(raw, {"seed": seed, "model_params": {"distribution_params": {"dim": dim}}})
     for stage in raw.get("stages") or []:
         if "distribution_params" in (stage.get("model_params") or {}):

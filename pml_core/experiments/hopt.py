@@ -226,8 +226,12 @@ def _suggest(trial, spec: Spec):
 
 def run_optuna(raw: dict, root: str | Path, data_root, *, cval: bool = False, num_trials: int | None = None,
                storage: str | None = None, study_name: str | None = None, logger="none", clean: bool = False,
-               progress: bool = True) -> dict:
-    """Optuna TPE search; returns ``{"number", "value", "params", "seed"}`` of the best trial."""
+               progress: bool = True, sampler_options: dict | None = None) -> dict:
+    """Optuna TPE search; returns ``{"number", "value", "params", "seed"}`` of the best trial.
+
+    ``sampler_options`` go to ``optuna.samplers.TPESampler`` (e.g. ``multivariate``, ``n_startup_trials``,
+    ``seed``; by default the sampler is seeded with the config seed unless a shared ``storage`` is used).
+    """
     import optuna
     from tqdm.auto import tqdm
 
@@ -242,7 +246,8 @@ def run_optuna(raw: dict, root: str | Path, data_root, *, cval: bool = False, nu
     dataset, metric, minimize = selection_of(base)
     num_trials = base.num_hopt_trials if num_trials is None else num_trials
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    sampler = optuna.samplers.TPESampler(seed=base.seed if storage is None else None)
+    options = {"seed": base.seed if storage is None else None, **(sampler_options or {})}
+    sampler = optuna.samplers.TPESampler(**options)
     study = optuna.create_study(storage=storage, study_name=study_name or "pml-hopt", sampler=sampler,
                                 direction="minimize" if minimize else "maximize", load_if_exists=True)
     objective = _objective_fn(raw, root, data_root, cval=cval, logger=logger, clean=clean, progress=False)

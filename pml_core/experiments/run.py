@@ -11,6 +11,7 @@ import torch
 
 from ..config import Config, dump_yaml, num_stages, resolved_config, stage_config
 from ..errors import PMLError, RunError
+from ..reproducibility import current_settings
 from ..train import checkpoint as ckpt
 from ..train import distributed
 from ..train.loggers import Logger, create_logger
@@ -194,7 +195,7 @@ def _train_run_main(cfg: Config, train_root: Path, data_root, *, logger, progres
         "git_commit": git_commit(), "versions": package_versions(), "python": platform.python_version(),
         "device": str(resolve_device(cfg.device)), "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
         "wall_seconds": time.perf_counter() - started, "config_hash": config_hash(resolved), "platform": platform.platform(),
-        "world_size": distributed.world_size(),
+        "world_size": distributed.world_size(), "cpu_kernels": current_settings(),
     })
     runstore.write_metrics(train_root, metrics)
     return runstore.read_metrics(train_root)

@@ -69,9 +69,15 @@ def hib(probabilities: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
     Positives are same-label pairs including i = j; log clamped at -100 (PyTorch BCE).
     """
+    return hib_from_logs(torch.log(probabilities), torch.log1p(-probabilities), labels)
+
+
+def hib_from_logs(log_p: torch.Tensor, log_q: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """`hib` from log p and log(1 - p) (B, B) (`functional.scoring.hib_log_match_probability`), logs clamped
+    at -100 as PyTorch's BCE; finite gradients where p rounds to 0 or 1."""
     same = labels[:, None] == labels[None, :]
-    log_p = torch.log(probabilities).clamp(min=-100)
-    log_q = torch.log1p(-probabilities).clamp(min=-100)
+    log_p = log_p.clamp(min=-100)
+    log_q = log_q.clamp(min=-100)
     pos = -log_p[same].mean()
-    neg = -log_q[~same].mean() if (~same).any() else probabilities.sum() * 0
+    neg = -log_q[~same].mean() if (~same).any() else log_q.sum() * 0
     return 0.5 * (pos + neg)

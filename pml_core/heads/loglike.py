@@ -48,6 +48,7 @@ class LogLikeHead(nn.Module):
         "target_distribution": None,
         "target_distribution_params": None,
         "reference_priors_mode": False,  # kit: True = the reference's inverted priors logic (docs/reference.md §12.7)
+        "initial_target_concentration": 16.0,  # kit: per-class targets start at kappa (vMF) = 1 / sigma^2 (gmm)
     }
     has_weight = True
 
@@ -69,6 +70,7 @@ class LogLikeHead(nn.Module):
             if not self.target.has_confidences:
                 raise ConfigError("loglike target_distribution must be 'gmm' or 'vmf'")
             self.weight = xavier_weight(num_classes, self.target.num_parameters)
+            self._initialise_target_concentration(p["initial_target_concentration"])
         else:
             if _kind(distribution) not in ("gmm", "vmf"):
                 raise ConfigError("loglike without target_distribution needs a gmm or vmf model distribution "
@@ -87,6 +89,29 @@ class LogLikeHead(nn.Module):
             self.log_priors = nn.Parameter(init, requires_grad=trainable)
         else:
             self.log_priors = None
+
+    @torch.no_grad()
+    def _initialise_target_concentration(self, concentration) -> None:
+        """Set every class target's concentration (vMF kappa, Gaussian 1 / sigma^2) to ``concentration``.
+
+        None keeps the reference's Xavier-uniform hidden column, i.e. kappa ~ 1 (sigma^2 ~ 1): on the unit
+        sphere the class logits then span about 2 nats and the softmax starts almost uniform (docs/deviations.md).
+        A target with a fixed concentration (no hidden column) has nothing to initialise.
+        """
+        if concentration is None:
+            return
+        if isinstance(concentration, bool) or not isinstance(concentration, (int, float)) or not concentration > 0:
+            raise ConfigError(f"classifier_params.initial_target_concentration must be a positive number or null, "
+                              f"got {concentration!r}")
+        if self.target.num_parameters == self.target.dim:
+            return
+        log_concentration = torch.full((self.num_classes,), math.log(float(concentration)))
+        mean = self.weight[:, : self.target.dim]
+        if _kind(self.target) == "vmf":
+            joined = self.target.join(mean, log_concentration)
+        else:
+            joined = self.target.join(mean, -log_concentration.unsqueeze(-1))
+        self.weight.copy_(joined)
 
     def _bessel(self, distribution) -> str:
         return getattr(distribution, "bessel", "exact")

@@ -85,7 +85,11 @@ class Criterion:
         if name == "pfe":
             return lm.pfe(pairwise(model.distribution.logmls, params), labels, match_self=p.pfe_match_self)
         if name == "hib":
-            return lm.hib(pairwise(model._scorer, params), labels)
+            scorer = model._scorer
+            if hasattr(scorer, "log_match"):  # the HIB scorer: log probabilities computed stably
+                log_p, log_q = scorer.log_match(params[:, None, :], params[None, :, :])
+                return lm.hib_from_logs(log_p, log_q, labels)
+            return lm.hib(pairwise(scorer, params), labels)
         raise ConfigError(f"unknown criterion term {name!r}")
 
     def __call__(self, output, labels: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

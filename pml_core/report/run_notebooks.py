@@ -13,7 +13,9 @@ notebook starts with its parameters and a link back to ``index.html``.
 
 With ``--workers N``, ``--launcher slurm`` or ``--retry-failed`` (the ``grid`` command's options,
 docs/cluster.md) the runs the notebooks need (the profile's grid slice, and in the paper profile the
-face slice) are trained first by that many workers, so the notebooks then only read them. ``--gpus N``
+face slice) are trained first by that many workers, so the notebooks then only read them. The pinned
+profiles (tiny, smoke) default to one local worker per CPU core (`pinned_workers`): each pinned run
+computes on one thread, and the numbers do not depend on the worker count. ``--gpus N``
 (N > 1) without ``--workers`` means N local workers, one per GPU. A Slurm launch submits the job array
 and stops: run the command again without ``--launcher`` once ``grid --status`` shows the slice done.
 """
@@ -35,6 +37,19 @@ from ..experiments.grid import profile_grid
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 NOTEBOOKS = ROOT / "notebooks"
+
+
+#: Profiles whose committed CPU results are made reproducible across x86-64 machines.
+PINNED_PROFILES = ("tiny", "smoke")
+#: A pinned run computes on one thread, so the grid of a pinned profile is trained by one local worker per core
+#: (the numbers do not depend on how many: tests/test_grid_workers.py), at most this many.
+MAX_PINNED_WORKERS = 8
+
+
+def pinned_workers() -> int:
+    """Local workers for a pinned profile: the CPU cores this process may use, at most `MAX_PINNED_WORKERS`."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cores, MAX_PINNED_WORKERS))
 
 
 @dataclass
@@ -402,12 +417,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", nargs="+", default=None)
     parser.add_argument("--gpus", type=int, default=None, help="GPUs to use (paper profile)")
     parser.add_argument("--only", nargs="+", default=None, help="run only these notebooks")
+    parser.add_argument("--no-pin-cpu", action="store_true",
+                        help="tiny / smoke: do not pin the CPU kernels (pml_core.reproducibility; README, "
+                             "'Reproducibility across machines'): faster on many cores, numbers differ across CPUs")
     parser.add_argument("--retry-failed", action="store_true",
                         help="retry the runs whose last attempt failed (otherwise they are reported, not retried)")
     from ..commands.common import add_launcher_arguments
 
-    add_launcher_arguments(parser)
+    add_launcher_arguments(parser, workers_default=None,
+                           workers_default_text=f"tiny / smoke, pinned: one per CPU core, at most {MAX_PINNED_WORKERS}; "
+                                                "otherwise 1: this process")
     args = parser.parse_args(argv)
+    pinned = args.profile in PINNED_PROFILES and not args.no_pin_cpu
+    if pinned:
+        from .. import reproducibility
+
+        os.environ.update(reproducibility.pinned_environment())  # the notebook kernels start in it
+        print(f"[{args.profile}] CPU kernels pinned for reproducible numbers: "
+              + " ".join(f"{k}={v}" for k, v in reproducibility.PIN.items()), flush=True)
+    if args.workers is None:
+        args.workers = pinned_workers() if pinned and args.launcher == "local" else 1
 
     if args.profile == "paper" and not args.data_root:
         parser.error("the paper profile needs --data-root DIR (see README, 'Datasets')")
