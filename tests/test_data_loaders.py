@@ -1,5 +1,7 @@
 """Samplers, train/eval loaders and transforms."""
 
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -103,6 +105,28 @@ def test_train_loader_reproducible_for_resume_and_worker_count():
     state = torch.get_rng_state()
     run(1)
     assert torch.equal(torch.get_rng_state(), state)  # no hidden global RNG use
+
+
+def _loader_start_method_in_a_spawned_process(queue):
+    from pml_core.data.loaders import build_eval_loader
+
+    train = build_train_loader(toy(), params(batch_size=8, samples_per_class=2), seed=0, epoch=1, num_workers=1)
+    evaluation = build_eval_loader(toy(), params(batch_size=8), num_workers=1)
+    queue.put([loader.multiprocessing_context.get_start_method() for loader in (train, evaluation)])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork is the Linux default")
+def test_loader_processes_fork_even_inside_a_spawned_grid_worker():
+    """A grid worker is a spawned process; its loaders must not spawn a fresh interpreter every epoch."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(target=_loader_start_method_in_a_spawned_process, args=(queue,))
+    process.start()
+    methods = queue.get(timeout=120)
+    process.join(timeout=60)
+    assert methods == ["fork", "fork"]
 
 
 def test_train_loader_repeat_plain_and_mixup():
