@@ -142,6 +142,24 @@ def test_pinned_profiles_train_with_one_worker_per_core(options, workers, monkey
     assert run_notebooks.pinned_workers() == 3
 
 
+def test_machines_file_counts_the_runs_of_each_machine(tmp_path):
+    import json
+
+    store = tmp_path / "results" / "smoke"
+    one = {"platform": "Linux-x86_64", "python": "3.11.7", "versions": {"torch": "2.14.1"}, "device": "cpu",
+           "cpu_kernels": {"cpu": "AMD EPYC", "pinned": True}, "wall_seconds": 1.0, "git_commit": "abc"}
+    other = {**one, "cpu_kernels": {"cpu": "Intel Xeon", "pinned": True}, "wall_seconds": 2.0}
+    for index, record in enumerate([one, {**one, "wall_seconds": 5.0, "git_commit": "def"}, other]):
+        run = store / "glyphs" / f"m-128/seed-{index}"
+        run.mkdir(parents=True)
+        (run / "provenance.json").write_text(json.dumps(record))
+    first = run_notebooks.write_machines(tmp_path, store).read_text()
+    machines = json.loads(first)["machines"]
+    assert [(m["cpu_kernels"]["cpu"], m["runs"]) for m in machines] == [("AMD EPYC", 2), ("Intel Xeon", 1)]
+    assert "wall_seconds" not in machines[0] and "git_commit" not in machines[0]
+    assert run_notebooks.write_machines(tmp_path, store).read_text() == first  # a rerun writes the same file
+
+
 def test_progress_echo_passes_only_progress_lines():
     import io
 

@@ -195,9 +195,10 @@ def _finish(fig, title: str, note: str) -> None:
     fig.tight_layout(rect=(0, 0.035, 1, 0.98))
 
 
-def _legend_below(ax, handles, **kwargs) -> None:
+def _legend_below(ax, handles, ncol: int | None = None, **kwargs) -> None:
+    """The legend under ``ax``: two columns for more than 8 entries unless ``ncol`` says otherwise."""
     ax.legend(handles=handles, fontsize=8.5, loc="upper center", bbox_to_anchor=(0.5, -0.15), frameon=False,
-              ncol=2 if len(handles) > 8 else 1, **kwargs)
+              ncol=ncol or (2 if len(handles) > 8 else 1), **kwargs)
 
 
 ERC_LABELS = {"erc-recall@1": ("ERC-Recall@1", "error of the kept queries, 100 − Recall@1"),
@@ -254,7 +255,8 @@ def erc_figure(frame, best_k: int | None = None, num_seeds: int | None = None):
     metrics = [m for m in ERC_LABELS if m in set(frame.metric)]
     curves = list(dict.fromkeys((m, int(d)) for m, d in zip(frame.method, frame.dim)))
     dims = sorted({d for _, d in curves})
-    fig, axes = _panels(len(datasets), len(metrics), (len(curves) if len(curves) <= 8 else len(curves) // 2) + 3)
+    # One legend column: each entry carries three areas, two columns would run into the next panel's legend.
+    fig, axes = _panels(len(datasets), len(metrics), len(curves) + 3)
     keys = [Line2D([], [], color="0.3", linestyle=":", linewidth=1.1, label="oracle: the errors rejected first"),
             Line2D([], [], color="0.3", linestyle="-.", linewidth=0.9, label="random: flat at the overall error")]
     for r, dataset in enumerate(datasets):
@@ -280,8 +282,8 @@ def erc_figure(frame, best_k: int | None = None, num_seeds: int | None = None):
             _percent(ax, "x")
             _percent(ax, "y")
             ax.grid(alpha=0.3)
-            _legend_below(ax, drawn + keys, title=f"area under each curve = {name} of the table, % (lower is better)",
-                          title_fontsize=8.5)
+            _legend_below(ax, drawn + keys, ncol=1, title_fontsize=8.5,
+                          title=f"area under each curve = {name} of the table, % (lower is better)")
     note = _seed_note({k[2:]: v.seeds for k, v in lines.items()}, best_k, num_seeds)
     if not all(line.exact for line in lines.values()):
         note += (" * run evaluated before per-query errors were stored: errors recomputed from the stored means "

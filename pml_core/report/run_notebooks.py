@@ -299,6 +299,28 @@ def _owner(stem: str, names: list[str]) -> str | None:
     return next((name for name in names if stem == name or stem.startswith(name + "_")), None)
 
 
+def write_machines(figures_dir: Path, run_root: Path) -> Path:
+    """``figures_dir/machines.json``: what computed the runs behind the tables and figures.
+
+    The distinct (CPU, platform, Python, library versions, CPU-kernel settings) of every run's
+    ``provenance.json`` under ``run_root``, each with the number of runs it computed, most runs first. No
+    date or commit: a rerun over the same run store writes the same file.
+    """
+    import json
+
+    machines: dict[str, dict] = {}
+    for path in sorted(Path(run_root).rglob("provenance.json")):
+        record = json.loads(path.read_text())
+        machine = {key: record.get(key) for key in ("platform", "python", "versions", "cpu_kernels", "device")}
+        key = json.dumps(machine, sort_keys=True)
+        machines.setdefault(key, {**machine, "runs": 0})["runs"] += 1
+    listed = sorted(machines.values(), key=lambda m: -m["runs"])
+    target = Path(figures_dir) / "machines.json"
+    target.write_text(json.dumps({"run_store": Path(run_root).name, "machines": listed}, indent=1, sort_keys=True)
+                      + "\n")
+    return target
+
+
 def write_index(out_dir: Path, profile: str, outcomes: list[Outcome], figures_dir: Path,
                 results_root: Path | None = None, notebooks_dir: Path = NOTEBOOKS) -> Path:
     """``out_dir/index.html``: the landing page of a profile's reports.
@@ -484,6 +506,7 @@ def main(argv: list[str] | None = None) -> int:
             status = f"FAILED: {outcome.error}" if outcome.error else "ok"
             print(f"[{args.profile}] {label}: {status} ({outcome.seconds:.0f} s)", flush=True)
             outcomes.append(outcome)
+    write_machines(figures_dir, Path(args.results_root) / args.profile)
     index = write_index(out_dir, args.profile, outcomes, figures_dir, results_root=Path(args.results_root))
     failed = [o for o in outcomes if o.error]
     print(f"\nSummary ({args.profile}): {len(outcomes) - len(failed)} of {len(outcomes)} notebooks ran in "
