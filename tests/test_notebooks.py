@@ -129,16 +129,19 @@ def test_notebook_paths_are_relative_inside_the_repository(tmp_path):
 @pytest.mark.parametrize("options, workers", [([], 3), (["--workers", "1"], None), (["--no-pin-cpu"], None),
                                               (["--workers", "2", "--no-pin-cpu"], 2)])
 def test_pinned_profiles_train_with_one_worker_per_core(options, workers, monkeypatch, tmp_path):
-    """tiny / smoke pinned: the grid is trained first by one local worker per core (3 here); an explicit
-    --workers, or no pin, keeps what the user asked for (1: the notebooks train in their own kernel)."""
+    """smoke pinned: the grid is trained first by one local worker per core (3 here); an explicit --workers,
+    no pin, or the tiny profile keeps one process (the notebooks train in their own kernel)."""
     trained = []
     monkeypatch.setattr(os, "environ", dict(os.environ))  # the pin is written into os.environ
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
     monkeypatch.setattr(run_notebooks, "train_first", lambda args, device: trained.append(args.workers) or False)
     monkeypatch.setattr(run_notebooks, "manifest", lambda *args, **kwargs: [])
     roots = [f"--{kind}-root={tmp_path / kind}" for kind in ("results", "reports", "figures")]
-    run_notebooks.main(["--profile", "tiny", *roots, *options])
+    run_notebooks.main(["--profile", "smoke", *roots, *options])
     assert trained == ([workers] if workers else [])
+    trained.clear()
+    run_notebooks.main(["--profile", "tiny", *roots, *options])
+    assert trained == ([workers] if workers and "--workers" in options else [])
     assert run_notebooks.pinned_workers() == 3
 
 
@@ -171,7 +174,7 @@ def test_progress_echo_passes_only_progress_lines():
     assert sink.getvalue() == "  [1/2] glyphs/arcface-8 seed 0: epoch 1/2, loss 3\n  [2/2] glyphs/arcface-8 seed 1: done\n"
 
 
-KIT_LINES = [r"\[tiny\] [\w-]+ \.\.\.", r"\[tiny\] [\w-]+: (ok|FAILED: .*) \(\d+ s\)", r"  \[\d+/\d+\] \S+/seed-\d+: .*",
+KIT_LINES = [r"\[tiny\] CPU kernels pinned for reproducible numbers: .*", r"\[tiny\] [\w-]+ \.\.\.", r"\[tiny\] [\w-]+: (ok|FAILED: .*) \(\d+ s\)", r"  \[\d+/\d+\] \S+/seed-\d+: .*",
              r"", r"Summary \(tiny\): \d+ of \d+ notebooks ran in \d+ s", r"  (ok    |FAILED) [\w-]+ +\d+ s",
              r"Rendered notebooks: .*", r"Tables and figures: .*"]
 

@@ -207,10 +207,10 @@ def uses_cuda(queue) -> bool:
     return device.startswith("cuda") or (device == "auto" and bool(gpu_slots()))
 
 
-def _worker_main(queue, data_root, label: str, logger, poll: float) -> None:
+def _worker_main(queue, data_root, label: str, logger, poll: float, echo: bool = False) -> None:
     os.environ[claim.WORKER_ENV] = label
     try:
-        drain(queue, data_root, logger=logger, progress=False, poll=poll)
+        drain(queue, data_root, logger=logger, progress=False, poll=poll, echo=_say if echo else None)
     except KeyboardInterrupt:
         _say("interrupted: completed epochs are checkpointed; the next worker resumes")
         raise SystemExit(130) from None
@@ -220,8 +220,9 @@ def _worker_main(queue, data_root, label: str, logger, poll: float) -> None:
 
 
 def run_local(queue, workers: int, data_root, *, logger="none", poll: float = POLL_SECONDS,
-              label_prefix: str = "") -> list[int]:
-    """Drain ``queue`` with ``workers`` local processes; returns their exit codes.
+              label_prefix: str = "", echo: bool = False) -> list[int]:
+    """Drain ``queue`` with ``workers`` local processes; returns their exit codes. ``echo``: each worker prints
+    one line per epoch (``[worker 1/2] [i/n] <run>: epoch e/E, ...``) instead of one per run.
 
     With CUDA runs, worker i sees only GPU ``i mod #GPUs`` (``CUDA_VISIBLE_DEVICES``), so each run
     trains on its own GPU when there are as many GPUs as workers.
@@ -237,7 +238,7 @@ def run_local(queue, workers: int, data_root, *, logger="none", poll: float = PO
             label = f"{label_prefix}{index + 1}/{workers}"
             if slots:  # the child inherits the environment at start()
                 os.environ["CUDA_VISIBLE_DEVICES"] = slots[index % len(slots)]
-            process = context.Process(target=_worker_main, args=(queue, data_root, label, logger, poll),
+            process = context.Process(target=_worker_main, args=(queue, data_root, label, logger, poll, echo),
                                       name=f"pml-worker-{label}")
             process.start()
             processes.append(process)
@@ -295,4 +296,5 @@ def launch(queue, options: Launch, data_root, *, logger="none", progress: bool =
     if options.workers == 1:
         drain(queue, data_root, logger=logger, progress=progress, poll=options.poll, echo=echo)
         return Outcome(exit_codes=[0])
-    return Outcome(exit_codes=run_local(queue, options.workers, data_root, logger=logger, poll=options.poll))
+    return Outcome(exit_codes=run_local(queue, options.workers, data_root, logger=logger, poll=options.poll,
+                                        echo=echo is not None))

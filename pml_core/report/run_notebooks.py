@@ -13,9 +13,9 @@ notebook starts with its parameters and a link back to ``index.html``.
 
 With ``--workers N``, ``--launcher slurm`` or ``--retry-failed`` (the ``grid`` command's options,
 docs/cluster.md) the runs the notebooks need (the profile's grid slice, and in the paper profile the
-face slice) are trained first by that many workers, so the notebooks then only read them. The pinned
-profiles (tiny, smoke) default to one local worker per CPU core (`pinned_workers`): each pinned run
-computes on one thread, and the numbers do not depend on the worker count. ``--gpus N``
+face slice) are trained first by that many workers, so the notebooks then only read them. The smoke
+profile, pinned, defaults to one local worker per CPU core (`pinned_workers`): each pinned run computes on
+one thread, and the numbers do not depend on the worker count. ``--gpus N``
 (N > 1) without ``--workers`` means N local workers, one per GPU. A Slurm launch submits the job array
 and stops: run the command again without ``--launcher`` once ``grid --status`` shows the slice done.
 """
@@ -41,9 +41,11 @@ NOTEBOOKS = ROOT / "notebooks"
 
 #: Profiles whose committed CPU results are made reproducible across x86-64 machines.
 PINNED_PROFILES = ("tiny", "smoke")
-#: A pinned run computes on one thread, so the grid of a pinned profile is trained by one local worker per core
-#: (the numbers do not depend on how many: tests/test_grid_workers.py), at most this many.
+#: A pinned run computes on one thread, so the smoke grid (60 runs) is trained by one local worker per core (the
+#: numbers do not depend on how many: tests/test_grid_workers.py), at most this many. The tiny grid's runs take
+#: a second or two, less than a worker's start-up: one process.
 MAX_PINNED_WORKERS = 8
+PARALLEL_PROFILES = ("smoke",)
 
 
 def pinned_workers() -> int:
@@ -447,7 +449,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..commands.common import add_launcher_arguments
 
     add_launcher_arguments(parser, workers_default=None,
-                           workers_default_text=f"tiny / smoke, pinned: one per CPU core, at most {MAX_PINNED_WORKERS}; "
+                           workers_default_text=f"smoke, pinned: one per CPU core, at most {MAX_PINNED_WORKERS}; "
                                                 "otherwise 1: this process")
     args = parser.parse_args(argv)
     pinned = args.profile in PINNED_PROFILES and not args.no_pin_cpu
@@ -458,7 +460,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{args.profile}] CPU kernels pinned for reproducible numbers: "
               + " ".join(f"{k}={v}" for k, v in reproducibility.PIN.items()), flush=True)
     if args.workers is None:
-        args.workers = pinned_workers() if pinned and args.launcher == "local" else 1
+        parallel = pinned and args.profile in PARALLEL_PROFILES and args.launcher == "local"
+        args.workers = pinned_workers() if parallel else 1
 
     if args.profile == "paper" and not args.data_root:
         parser.error("the paper profile needs --data-root DIR (see README, 'Datasets')")
