@@ -54,6 +54,13 @@ SOURCES = {"pfe-arcface": "arcface", "scl-arcface": "arcface"}
 # does not train the small CNN from scratch: a first DUL-reg study from those defaults found nothing in 12 trials,
 # best validation MAP@R 0.041, while ArcFace's best values give DUL-reg 0.36 after stage 1).
 WARM_STARTS = {"dul-reg-arcface": "arcface"}
+# Search keys a method's study holds at its family value instead of searching, with the reason (BENCHMARKS.md,
+# "Glyphs tuning"). SPE with train_epsilon false has epsilon = 0: the product density's variance is then 2/3 of
+# the prototype's whatever the variances, and at D = 128 the 16-sample log-mean of 1 / density falls tens of nats
+# below its expectation (docs/methods.md, "SPE's epsilon"): the training loss stays near 22. The first SPE
+# study's best (validation MAP@R 0.135, epsilon = 0) lost to the same values with epsilon trained (0.223), and the
+# paper's own search chose train_epsilon true on all four datasets (configs/best/spe-128-*.yaml).
+FIXED = {"spe": ["model_params.classifier_params.train_epsilon"]}
 SAMPLER = {"multivariate": True, "n_startup_trials": 8}
 PROFILE, DATASET, DIM = "smoke", "glyphs", 128
 
@@ -87,7 +94,24 @@ def main_method_of(variant: str) -> str | None:
 def search_config(method: str) -> dict:
     from pml_core.experiments.grid import run_config_dict
 
-    return run_config_dict(PROFILE, DATASET, method, DIM, 0, best=False)
+    raw = run_config_dict(PROFILE, DATASET, method, DIM, 0, best=False)
+    for key in FIXED.get(method, []):
+        drop_search_spec(raw, key)
+    return raw
+
+
+def drop_search_spec(raw: dict, key: str) -> None:
+    """Remove the `_hopt` spec of dotted ``key`` from whichever block along its path holds it (the family value
+    then stands); a key no block searches is an error (a stale FIXED entry)."""
+    parts = key.split(".")
+    node = raw
+    for i in range(len(parts)):
+        block = node.get("_hopt") if isinstance(node, dict) else None
+        if isinstance(block, dict) and ".".join(parts[i:]) in block:
+            del block[".".join(parts[i:])]
+            return
+        node = node.get(parts[i]) if isinstance(node, dict) else None
+    raise SystemExit(f"FIXED: no _hopt block searches {key!r}")
 
 
 def open_study(method: str, out: Path):
@@ -237,6 +261,7 @@ def best_file_text(method: str, summary: dict, trials: int, source: str | None =
         f"under the smoke budget",
         f"# (configs/grids/smoke.yaml). Best: trial {summary['best_number']} (seed {summary['best_seed']}), "
         f"validation MAP@R {summary['best_value']:.4f}.",
+        *[f"# Not searched (FIXED in the script): {key}, the family value." for key in FIXED.get(source, [])],
         f"# Command: PYTHONPATH=$PWD .venv/bin/python benchmarks/tune_glyphs.py --methods {source} --trials {trials}"
         f" (then the same with --write-best).",
     ]
