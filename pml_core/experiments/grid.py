@@ -59,8 +59,10 @@ def profile_grid(profile: str, configs_root: Path = CONFIGS_ROOT) -> dict:
 def stage_epochs(profile: str, num_stages: int, configs_root: Path = CONFIGS_ROOT) -> list[int] | None:
     """The grid's ``stage_epochs`` split for a method of ``num_stages`` stages (None: no split for it)."""
     path = configs_root / "grids" / f"{profile}.yaml"
-    split = (load_yaml(path) or {}).get("stage_epochs") if path.is_file() else None
-    if split is None or num_stages < 2:
+    if num_stages < 2 or not path.is_file():
+        return None
+    split = (profile_grid(profile, configs_root) or {}).get("stage_epochs")
+    if split is None:
         return None
     if not (isinstance(split, list) and all(isinstance(e, int) and not isinstance(e, bool) and e >= 0 for e in split)):
         raise ConfigError(f"{path}: stage_epochs must be a list of epoch counts (one per stage), got {split!r}")
