@@ -23,7 +23,7 @@ REWRITE_TOOL = ROOT / "tools" / "cite_shipped_docs.py"  # names the old forms to
 FORBIDDEN = {
     "REFERENCE" + ".md": re.compile(r"\bREFERENCE(\.md)?\b(?= ?(\.md|\d|§|App|section))"),
     "DESIGN" + ".md": re.compile(r"(?<![\w/])DESIGN\.md"),
-    "../" + "shared": re.compile(r"\.\./shared\b"),
+    "../" + "shared": re.compile(r"\.\.[/]shared\b"),
     "issue <number>": re.compile(r"(?i)\bissues? ?#?\d+"),
 }
 # Repository paths a doc may name without shipping them: what the kit writes when it runs.
