@@ -101,16 +101,17 @@ def search_config(method: str) -> dict:
 
 
 def drop_search_spec(raw: dict, key: str) -> None:
-    """Remove the `_hopt` spec of dotted ``key`` from whichever block along its path holds it (the family value
-    then stands); a key no block searches is an error (a stale FIXED entry)."""
-    parts = key.split(".")
-    node = raw
-    for i in range(len(parts)):
-        block = node.get("_hopt") if isinstance(node, dict) else None
-        if isinstance(block, dict) and ".".join(parts[i:]) in block:
-            del block[".".join(parts[i:])]
+    """Remove the `_hopt` spec of dotted ``key`` (a `hopt.search_specs` key) from the block that holds it (the
+    family value then stands); a key no block searches is an error (a stale FIXED entry)."""
+    from pml_core.experiments.hopt import search_specs
+
+    for spec in search_specs(raw):
+        if spec.key == key:
+            node = raw
+            for part in spec.node:
+                node = node[part]
+            del node["_hopt"][spec.name]
             return
-        node = node.get(parts[i]) if isinstance(node, dict) else None
     raise SystemExit(f"FIXED: no _hopt block searches {key!r}")
 
 

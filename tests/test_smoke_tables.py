@@ -15,11 +15,11 @@ SMOKE = ROOT / "paper_figures" / "smoke"
 
 def test_every_main_method_is_in_the_retrieval_table_and_trains():
     table = pd.read_csv(SMOKE / "table_retrieval.csv").set_index("method")
-    methods = profile_grid("smoke")["methods"]
-    assert sorted(table.index) == sorted(methods)
+    grid = profile_grid("smoke")
+    assert sorted(table.index) == sorted(grid["methods"])
     recall = table["mean/glyphs/recall@1"]
     assert (recall >= 0.20).all(), recall[recall < 0.20].to_dict()
-    assert (table["n/glyphs/recall@1"] == profile_grid("smoke")["best_k"]).all()
+    assert (table["n/glyphs/recall@1"] == grid["best_k"]).all()
 
 
 def test_the_tables_were_written_by_pinned_runs_on_a_named_machine():
